@@ -1,0 +1,385 @@
+"""MAE-AST masked autoencoder for spectrogram-shaped inputs, and the SSAST-style joint baseline.
+
+Input ``x: [N, 1, n_mels, T]``. Tokens are either 16x16 ``patch``es (row-major over the
+``(n_mels/16, T/16)`` grid) or ``frame``s of all mel bins x 2 frames (MAE-AST). Each token is its
+raw values (256 for both defaults), projected linearly. Fixed 1-D sinusoidal positions are added
+at the encoder and decoder inputs (MAE-AST), computed for whatever length arrives, so a model
+pre-trained on 1024 frames fine-tunes on 100- or 500-frame clips.
+
+* ``joint=False`` (MAE-AST): the deep encoder sees only the visible tokens; a shallow decoder gets
+  the encoder outputs plus a learned mask token at every removed position.
+* ``joint=True`` (SSAST): mask tokens replace the removed tokens at the input and the whole
+  sequence runs through the encoder; the heads sit on the encoder outputs (no decoder).
+
+Both share :meth:`MaskedAutoencoder.forward_loss`: ``mse_weight x MSE`` on masked tokens plus
+``infonce_weight x InfoNCE`` (each masked token's prediction must pick its own target among the
+clip's masked targets), MAE-AST's 10 : 1 by default.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from workbench.models.masking import MASKINGS, chunk_mask, random_mask
+
+TOKENS = ("patch", "frame")
+
+
+@dataclass
+class MAEConfig:
+    """Hyper-parameters of :class:`MaskedAutoencoder` (see module docstring)."""
+
+    n_mels: int = 128  # input height (mel bins)
+    frames: int = 1024  # default input width; any multiple of the token width is accepted
+    tokens: str = "patch"  # "patch" (patch_size x patch_size) | "frame" (n_mels x frame_width)
+    patch_size: int = 16
+    frame_width: int = 2
+    masking: str = "random"  # "random" | "chunk"
+    mask_ratio: float = 0.75
+    chunk_sizes: tuple[int, ...] = (3, 4, 5)  # chunk sides for masking="chunk"
+    chunk_per_batch: bool = False  # one chunk mask for the whole batch (MAE-AST's speed trick)
+    enc_dim: int = 768
+    enc_depth: int = 12
+    enc_heads: int = 12
+    dec_dim: int = 768
+    dec_depth: int = 2
+    dec_heads: int = 12
+    mlp_ratio: float = 4.0
+    joint: bool = False  # SSAST-style: mask tokens through the whole encoder, no decoder
+    norm_pix_loss: bool = False  # per-token normalised reconstruction target (He et al.)
+    mse_weight: float = 10.0
+    infonce_weight: float = 1.0
+    use_cls: bool = False  # prepend a learned CLS token (for pool="cls" downstream)
+    grad_checkpointing: bool = False  # recompute encoder blocks in backward to save memory
+
+    def __post_init__(self) -> None:
+        if self.tokens not in TOKENS:
+            raise ValueError(f"tokens must be one of {TOKENS}, got {self.tokens!r}")
+        if self.masking not in MASKINGS:
+            raise ValueError(f"masking must be one of {MASKINGS}, got {self.masking!r}")
+        if not 0.0 <= self.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in [0, 1), got {self.mask_ratio}")
+        for name in ("enc_dim", "enc_heads", "dec_dim", "dec_heads", "n_mels", "frames", "patch_size",
+                     "frame_width", "enc_depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dec_depth < 0:
+            raise ValueError(f"dec_depth must be >= 0, got {self.dec_depth}")
+        if self.enc_dim % self.enc_heads or self.dec_dim % self.dec_heads:
+            raise ValueError("enc_dim/dec_dim must be divisible by enc_heads/dec_heads, got "
+                             f"{self.enc_dim}/{self.enc_heads} and {self.dec_dim}/{self.dec_heads}")
+        if self.tokens == "patch" and self.n_mels % self.patch_size:
+            raise ValueError(f"n_mels={self.n_mels} is not a multiple of patch_size={self.patch_size}")
+        if self.frames % self.token_width:
+            raise ValueError(f"frames={self.frames} is not a multiple of the token width {self.token_width}")
+        self.chunk_sizes = tuple(self.chunk_sizes)
+
+    @property
+    def token_width(self) -> int:
+        return self.patch_size if self.tokens == "patch" else self.frame_width
+
+    @property
+    def token_dim(self) -> int:
+        """Raw values per token."""
+        return self.patch_size ** 2 if self.tokens == "patch" else self.n_mels * self.frame_width
+
+    def grid(self, frames: int) -> tuple[int, int]:
+        """Token grid ``(rows, cols)`` for an input of ``frames`` columns."""
+        if self.tokens == "patch":
+            return self.n_mels // self.patch_size, frames // self.patch_size
+        return 1, frames // self.frame_width
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["chunk_sizes"] = list(self.chunk_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MAEConfig":
+        """Build from a dict, rejecting unknown keys and wrong types with a message naming them."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"unknown MAEConfig keys: {unknown}; valid keys: {sorted(known)}")
+        out = {}
+        for k, v in d.items():
+            default = getattr(cls(), k)
+            if isinstance(default, bool):
+                if not isinstance(v, bool):
+                    raise TypeError(f"MAEConfig.{k} must be a bool, got {v!r}")
+            elif isinstance(default, int):
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise TypeError(f"MAEConfig.{k} must be an int, got {v!r}")
+            elif isinstance(default, float):
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise TypeError(f"MAEConfig.{k} must be a number, got {v!r}")
+                v = float(v)
+            elif isinstance(default, str) and not isinstance(v, str):
+                raise TypeError(f"MAEConfig.{k} must be a str, got {v!r}")
+            elif isinstance(default, tuple):
+                v = tuple(v)
+            out[k] = v
+        return cls(**out)
+
+
+class MAEOutput(NamedTuple):
+    loss: torch.Tensor  # scalar: mse_weight * mse + infonce_weight * infonce
+    pred: torch.Tensor  # [N, L, token_dim] reconstruction of every token (un-normalised space if norm_pix_loss=False)
+    mask: torch.Tensor  # [N, L] bool, True = removed
+    target: torch.Tensor  # [N, L, token_dim] the (possibly per-token normalised) target
+    mse: torch.Tensor  # scalar, MSE over masked tokens
+    infonce: torch.Tensor  # scalar, InfoNCE over masked tokens (0 when its weight is 0)
+
+
+def sincos_1d(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """Fixed sinusoidal positions ``[length, dim]`` (Vaswani et al.; MAE-AST adds them 1-D)."""
+    pos = torch.arange(length, dtype=torch.float32, device=device)[:, None]
+    half = dim // 2
+    freq = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=device) / max(half, 1))
+    ang = pos * freq[None]
+    pe = torch.zeros(length, dim, device=device)
+    pe[:, 0:2 * half:2] = torch.sin(ang)
+    pe[:, 1:2 * half:2] = torch.cos(ang)
+    return pe
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        qkv = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class MaskedAutoencoder(nn.Module):
+    """MAE-AST (``joint=False``) or SSAST-style joint model (``joint=True``); see module docstring."""
+
+    def __init__(self, cfg: MAEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.patch_embed = nn.Linear(cfg.token_dim, cfg.enc_dim)
+        self.mask_token_enc = nn.Parameter(torch.zeros(cfg.enc_dim)) if cfg.joint else None
+        self.cls_token = nn.Parameter(torch.zeros(cfg.enc_dim)) if cfg.use_cls else None
+        self.blocks = nn.ModuleList(Block(cfg.enc_dim, cfg.enc_heads, cfg.mlp_ratio) for _ in range(cfg.enc_depth))
+        self.norm = nn.LayerNorm(cfg.enc_dim)
+        head_dim = cfg.enc_dim
+        if not cfg.joint:
+            self.decoder_embed = nn.Linear(cfg.enc_dim, cfg.dec_dim)
+            self.mask_token = nn.Parameter(torch.zeros(cfg.dec_dim))
+            self.decoder_blocks = nn.ModuleList(
+                Block(cfg.dec_dim, cfg.dec_heads, cfg.mlp_ratio) for _ in range(cfg.dec_depth))
+            self.decoder_norm = nn.LayerNorm(cfg.dec_dim)
+            head_dim = cfg.dec_dim
+        self.head_recon = nn.Linear(head_dim, cfg.token_dim)  # MSE head
+        self.head_cls = nn.Linear(head_dim, cfg.token_dim)  # InfoNCE head
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        for p in (self.mask_token_enc, self.cls_token, getattr(self, "mask_token", None)):
+            if p is not None:
+                nn.init.normal_(p, std=0.02)
+
+    # ---- tokens --------------------------------------------------------------------------------
+    def _check_input(self, x: torch.Tensor) -> None:
+        c = self.cfg
+        if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != c.n_mels:
+            raise ValueError(f"expected input [N, 1, {c.n_mels}, T], got shape {tuple(x.shape)}")
+        if x.shape[3] % c.token_width or x.shape[3] == 0:
+            raise ValueError(f"input has T={x.shape[3]} frames, not a positive multiple of the token "
+                             f"width {c.token_width} ({c.tokens} tokens)")
+
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, 1, F, T]`` -> ``[N, L, token_dim]`` (patch: row-major grid; frame: along time)."""
+        self._check_input(x)
+        n, _, f, t = x.shape
+        c = self.cfg
+        if c.tokens == "patch":
+            p = c.patch_size
+            x = x.reshape(n, f // p, p, t // p, p).permute(0, 1, 3, 2, 4)
+            return x.reshape(n, (f // p) * (t // p), p * p)
+        w = c.frame_width
+        x = x.reshape(n, f, t // w, w).permute(0, 2, 1, 3)
+        return x.reshape(n, t // w, f * w)
+
+    def unpatchify(self, tokens: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+        """Inverse of :meth:`patchify`: ``[N, L, token_dim]`` -> ``[N, 1, F, T]``."""
+        c = self.cfg
+        n, length, _ = tokens.shape
+        frames = frames or length * c.token_width // (c.n_mels // c.patch_size if c.tokens == "patch" else 1)
+        f = c.n_mels
+        if c.tokens == "patch":
+            p = c.patch_size
+            x = tokens.reshape(n, f // p, frames // p, p, p).permute(0, 1, 3, 2, 4)
+            return x.reshape(n, 1, f, frames)
+        w = c.frame_width
+        x = tokens.reshape(n, frames // w, f, w).permute(0, 2, 1, 3)
+        return x.reshape(n, 1, f, frames)
+
+    def make_mask(self, n: int, frames: int, *, generator: torch.Generator | None = None,
+                  device: torch.device | str = "cpu", mask_ratio: float | None = None,
+                  masking: str | None = None) -> torch.Tensor:
+        """``[n, L]`` bool mask (True = removed) using the config's or the given ratio/strategy."""
+        c = self.cfg
+        ratio = c.mask_ratio if mask_ratio is None else mask_ratio
+        masking = masking or c.masking
+        rows, cols = c.grid(frames)
+        if masking == "random":
+            return random_mask(n, rows * cols, ratio, generator=generator, device=device)
+        if masking == "chunk":
+            return chunk_mask(n, (rows, cols), ratio, sizes=c.chunk_sizes, generator=generator,
+                              device=device, per_batch=c.chunk_per_batch)
+        raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}")
+
+    # ---- encoder / decoder ---------------------------------------------------------------------
+    def _run_blocks(self, blocks: nn.ModuleList, x: torch.Tensor, checkpointed: bool) -> torch.Tensor:
+        for blk in blocks:
+            if checkpointed and self.training and x.requires_grad:
+                x = checkpoint(blk, x, use_reentrant=False)
+            else:
+                x = blk(x)
+        return x
+
+    def forward_encoder(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Encode. ``mask: [N, L]`` True = removed, or None for all tokens.
+
+        MAE: returns ``[N, L_visible, enc_dim]`` for the visible tokens in their original order.
+        Joint: returns ``[N, L, enc_dim]`` with mask tokens in the removed places.
+        A CLS token, if configured, is prepended (one extra position).
+        """
+        tokens = self.patchify(x)
+        n, length, _ = tokens.shape
+        h = self.patch_embed(tokens)
+        if mask is not None and self.cfg.joint:
+            h = torch.where(mask[..., None], self.mask_token_enc.to(h.dtype).expand_as(h), h)
+        h = h + sincos_1d(length, self.cfg.enc_dim, h.device).to(h.dtype)
+        if mask is not None and not self.cfg.joint:
+            keep = (~mask).nonzero(as_tuple=False)[:, 1].view(n, -1)  # [N, L_visible], ascending
+            h = torch.gather(h, 1, keep[..., None].expand(-1, -1, h.shape[-1]))
+        if self.cls_token is not None:
+            h = torch.cat([self.cls_token.to(h.dtype).expand(n, 1, -1), h], dim=1)
+        h = self._run_blocks(self.blocks, h, self.cfg.grad_checkpointing)
+        return self.norm(h)
+
+    def forward_decoder(self, latent: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Heads on all ``L`` positions: returns ``(recon [N, L, token_dim], cls [N, L, token_dim])``."""
+        if self.cls_token is not None:
+            latent = latent[:, 1:]
+        if self.cfg.joint:
+            h = latent
+        else:
+            n, length = mask.shape
+            v = self.decoder_embed(latent)
+            full = self.mask_token.to(v.dtype).expand(n, length, -1).clone()
+            full[~mask] = v.reshape(-1, v.shape[-1])
+            h = full + sincos_1d(length, self.cfg.dec_dim, v.device).to(v.dtype)
+            h = self.decoder_norm(self._run_blocks(self.decoder_blocks, h, False))
+        return self.head_recon(h), self.head_cls(h)
+
+    def target_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        target = self.patchify(x)
+        if self.cfg.norm_pix_loss:
+            mean = target.mean(dim=-1, keepdim=True)
+            var = target.var(dim=-1, keepdim=True)
+            target = (target - mean) / (var + 1e-6).sqrt()
+        return target
+
+    def forward_loss(self, target: torch.Tensor, recon: torch.Tensor, cls: torch.Tensor,
+                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loss, mse, infonce)`` over masked tokens; ``target/recon/cls: [N, L, D]``, ``mask: [N, L]``."""
+        n = mask.shape[0]
+        target, recon, cls = target.float(), recon.float(), cls.float()
+        per_token = ((recon - target) ** 2).mean(dim=-1)  # [N, L]
+        m = mask.float()
+        mse = (per_token * m).sum() / m.sum().clamp_min(1.0)
+        infonce = torch.zeros((), device=target.device)
+        if self.cfg.infonce_weight > 0:
+            # Exactly k masked tokens per sample, so masked rows form a dense [N, k, D] batch.
+            t_m = target[mask].view(n, -1, target.shape[-1])
+            c_m = cls[mask].view(n, -1, cls.shape[-1])
+            logits = torch.bmm(c_m, t_m.transpose(1, 2))  # [N, k, k]
+            labels = torch.arange(logits.shape[1], device=logits.device).expand(n, -1)
+            infonce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        loss = self.cfg.mse_weight * mse + self.cfg.infonce_weight * infonce
+        return loss, mse, infonce
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
+                generator: torch.Generator | None = None) -> MAEOutput:
+        """Mask (unless ``mask`` is given), encode, decode, score. ``x: [N, 1, n_mels, T]``."""
+        self._check_input(x)
+        if mask is None:
+            mask = self.make_mask(x.shape[0], x.shape[-1], generator=generator, device=x.device)
+        latent = self.forward_encoder(x, mask)
+        recon, cls = self.forward_decoder(latent, mask)
+        target = self.target_tokens(x)
+        loss, mse, infonce = self.forward_loss(target, recon, cls, mask)
+        return MAEOutput(loss, recon, mask, target, mse, infonce)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, out: MAEOutput) -> torch.Tensor:
+        """Reconstruction as an image ``[N, 1, F, T]``: visible tokens from the input, masked ones
+        from the prediction (mapped back through each token's own mean/std when norm_pix_loss)."""
+        pred = out.pred.float()
+        if self.cfg.norm_pix_loss:
+            raw = self.patchify(x).float()
+            pred = pred * (raw.var(dim=-1, keepdim=True) + 1e-6).sqrt() + raw.mean(dim=-1, keepdim=True)
+        tokens = torch.where(out.mask[..., None], pred, self.patchify(x).float())
+        return self.unpatchify(tokens, x.shape[-1])
+
+    def forward_features(self, x: torch.Tensor, pool: str = "mean") -> torch.Tensor:
+        """Encoder-only path for downstream use, no masking.
+
+        ``pool="mean"``: ``[N, enc_dim]`` mean over tokens; ``"cls"``: the CLS output (needs
+        ``use_cls=True``); ``"none"``: all token outputs ``[N, L(+1), enc_dim]``.
+        """
+        h = self.forward_encoder(x, None)
+        if pool == "none":
+            return h
+        if pool == "cls":
+            if self.cls_token is None:
+                raise ValueError("pool='cls' needs a model built with use_cls=True")
+            return h[:, 0]
+        if pool == "mean":
+            return (h[:, 1:] if self.cls_token is not None else h).mean(dim=1)
+        raise ValueError(f"pool must be 'mean', 'cls' or 'none', got {pool!r}")
+
+    def encoder_state_dict(self) -> dict[str, torch.Tensor]:
+        """The parameters a downstream classifier needs (embedding, encoder blocks, final norm)."""
+        prefixes = ("patch_embed.", "blocks.", "norm.", "cls_token")
+        return {k: v for k, v in self.state_dict().items() if k.startswith(prefixes)}
