@@ -23,7 +23,7 @@ demo: venv
 	@echo "demo done: $(DEMO_DIR)/metrics.json, figures/pretrain_loss.png, figures/reconstructions.png"
 
 test: venv
-	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not gpu and not slow and not notebooks" $(PYTEST_ARGS)

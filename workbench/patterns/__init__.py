@@ -16,6 +16,8 @@ from workbench.patterns.convert import minmax_per_sample, to_spectrogram
 from workbench.patterns.registry import PatternBatch, PatternSpec, get, is_registered, names, register_pattern
 
 # Families register on import; keep this list in the paper's order (a-q), then our additions.
+from workbench.patterns import dead_leaves  # noqa: F401  (a-d)
+from workbench.patterns import statistical  # noqa: F401  (e-h)
 from workbench.patterns import fractaldb  # noqa: F401  (p)
 
 __all__ = [
