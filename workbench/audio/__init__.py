@@ -2,10 +2,10 @@
 
 from workbench.audio.frontend import (
     AUDIOSET_STATS, N_MELS, SAMPLE_RATE, AudioLoadError, NormStats, compute_norm_stats, crop_or_pad,
-    fbank, frames_for_seconds, load_audio, normalize, resample, wav2fbank,
+    fbank, frames_for_seconds, load_audio, logmel_batch, normalize, resample, wav2fbank,
 )
 
 __all__ = [
     "AUDIOSET_STATS", "N_MELS", "SAMPLE_RATE", "AudioLoadError", "NormStats", "compute_norm_stats",
-    "crop_or_pad", "fbank", "frames_for_seconds", "load_audio", "normalize", "resample", "wav2fbank",
+    "crop_or_pad", "fbank", "frames_for_seconds", "load_audio", "logmel_batch", "normalize", "resample", "wav2fbank",
 ]

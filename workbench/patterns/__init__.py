@@ -19,6 +19,7 @@ from workbench.patterns.registry import PatternBatch, PatternSpec, get, is_regis
 from workbench.patterns import dead_leaves  # noqa: F401  (a-d)
 from workbench.patterns import statistical  # noqa: F401  (e-h)
 from workbench.patterns import fractaldb  # noqa: F401  (p)
+from workbench.patterns import procedural_audio  # noqa: F401  (ours: AudioPG-style sounds)
 
 __all__ = [
     "PatternBatch", "PatternSpec", "generate", "generate_with_labels", "get", "is_registered",
