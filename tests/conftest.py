@@ -13,6 +13,9 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Slow generators cache to disk; tests get their own cache and tiny pools."""
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.setenv("WORKBENCH_POOL_SIZE", "4")
+    monkeypatch.setenv("WORKBENCH_FEATVIS_STEPS", "2")
+    monkeypatch.setenv("WORKBENCH_FEATVIS_TRAIN_STEPS", "2")
+    monkeypatch.setenv("WORKBENCH_FEATVIS_TRAIN_IMAGES", "8")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,6 +18,8 @@ from workbench.patterns.registry import PatternBatch, PatternSpec, get, is_regis
 # Families register on import; keep this list in the paper's order (a-q), then our additions.
 from workbench.patterns import dead_leaves  # noqa: F401  (a-d)
 from workbench.patterns import statistical  # noqa: F401  (e-h)
+from workbench.patterns import stylegan  # noqa: F401  (i-l)
+from workbench.patterns import feature_vis  # noqa: F401  (m-n)
 from workbench.patterns import fractaldb  # noqa: F401  (p)
 from workbench.patterns import procedural_audio  # noqa: F401  (ours: AudioPG-style sounds)
 
