@@ -20,7 +20,9 @@ from workbench.patterns import dead_leaves  # noqa: F401  (a-d)
 from workbench.patterns import statistical  # noqa: F401  (e-h)
 from workbench.patterns import stylegan  # noqa: F401  (i-l)
 from workbench.patterns import feature_vis  # noqa: F401  (m-n)
+from workbench.patterns import shaders  # noqa: F401  (o)
 from workbench.patterns import fractaldb  # noqa: F401  (p)
+from workbench.patterns import visual_atom  # noqa: F401  (q)
 from workbench.patterns import procedural_audio  # noqa: F401  (ours: AudioPG-style sounds)
 
 __all__ = [

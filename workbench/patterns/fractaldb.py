@@ -4,7 +4,7 @@ Categories are random IFS found by the paper's search: N affine maps (N in 2..7)
 parameters ``(a, b, c, d, e, f)`` ~ U(-1, 1) with no contractivity check, map probability
 ``|ad - bc| / sum``; a system is kept when its chaos-game points fill at least 20% of a 512 px
 canvas. The search runs once per ``category_seed`` and is cached, so category ``k`` always means
-the same fractal. The search takes ~11 minutes on 2 CPU cores, so the 1,000 systems it finds for
+the same fractal. The search took ~11 minutes on 2 busy CPU cores, so the 1,000 systems it finds for
 seed 0 ship with the package (``data/fractaldb1k_categories_seed0.npz``, written by
 :func:`search_categories`; a test re-runs the search for the first ones and compares).
 
@@ -15,12 +15,15 @@ of spacing 0.4) x 10 renders (each point drawn as a 3x3 patch with a random bina
 The chaos game is batched: many independent chains per image run for a short burn-in and then
 record their points, so one image of 200k points costs ~110 vectorised steps instead of 200k
 sequential ones. Each chain is a valid chaos game (a random walk on the attractor), so the point
-cloud has the same distribution as the reference's single long chain.
+cloud has the same distribution as the reference's single long chain. Rendering marks each
+point's pixel once and dilates that occupancy map with the instance's 3x3 stamp (a grouped
+convolution): the same image as stamping every point, for one scatter instead of nine.
 """
 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -58,45 +61,86 @@ def _probabilities(params: torch.Tensor, n_maps: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 1e-12, det / total.clamp_min(1e-12), uniform)
 
 
+def _chaos_steps(params: torch.Tensor, n_maps: torch.Tensor, *, points: int, generator: torch.Generator,
+                 device: torch.device, chains: int, burn_in: int) -> torch.Tensor:
+    """The chaos game of :func:`chaos_game` as ``[steps, 2, B, chains]``: step, (x, y), image, chain.
+
+    ``steps = ceil(points / chains)`` (``chains`` already capped at ``points``).
+    """
+    b, max_maps = params.shape[:2]
+    steps = -(-points // chains)
+    params = params.to(device)
+    cdf = _probabilities(params, n_maps.to(device)).cumsum(dim=1)
+    cdf[:, -1] = 1.0 + 1e-6  # guard against rounding leaving u above the last edge
+    u = torch.rand(burn_in + steps, b, chains, generator=generator).to(device)
+    # Map chosen by u: the first i with cdf[i] >= u, i.e. the number of edges below u (the cdf
+    # never decreases). Counting in uint8 is what searchsorted returns, at a fraction of its cost.
+    choice = torch.zeros(u.shape, dtype=torch.uint8, device=device)
+    for k in range(max_maps - 1):
+        choice += u > cdf[:, k].view(1, b, 1)
+    del u
+    offset = (torch.arange(b, device=device) * max_maps).repeat_interleave(chains)  # one table for all
+    # Coefficient rows ordered (a, c, b, d, e, f) so that one step updates x and y together:
+    # (x, y) <- (a, c) * x + (b, d) * y + (e, f).
+    table = params.reshape(b * max_maps, 6)[:, [0, 2, 1, 3, 4, 5]].T.contiguous()  # [6, B * 7]
+    idx = torch.empty(b * chains, dtype=torch.int64, device=device)
+    m = torch.empty(6, b * chains, device=device)
+    ax = torch.empty(2, b * chains, device=device)
+    by = torch.empty(2, b * chains, device=device)
+    out = torch.empty(steps, 2, b * chains, device=device)
+    xy = torch.zeros(2, b * chains, device=device)
+    for t in range(burn_in + steps):
+        torch.add(choice[t].view(-1), offset, out=idx)
+        torch.index_select(table, 1, idx, out=m)
+        # The same float32 operations in the same order as the plain affine step
+        # ((a x + b y) + e), so the points are bit-identical to the straightforward loop that
+        # found the shipped categories; out= buffers only save allocations.
+        torch.mul(m[0:2], xy[0], out=ax)
+        torch.mul(m[2:4], xy[1], out=by)
+        ax.add_(by)
+        dest = out[t - burn_in] if t >= burn_in else xy
+        torch.add(ax, m[4:6], out=dest)
+        xy = dest
+    return out.view(steps, 2, b, chains)
+
+
 def chaos_game(params: torch.Tensor, n_maps: torch.Tensor, *, points: int, generator: torch.Generator,
                device: torch.device, chains: int = CHAINS, burn_in: int = BURN_IN) -> torch.Tensor:
     """Run the chaos game for a batch of IFS: ``params [B, 7, 6]`` -> points ``[B, points, 2]``.
 
     Rows of ``params`` past ``n_maps[b]`` are ignored. Diverging systems yield non-finite points.
+    Point ``t * chains + c`` of image ``b`` is step ``t`` (after burn-in) of chain ``c``.
     """
     b = params.shape[0]
     chains = min(chains, points)
-    steps = -(-points // chains)
-    params = params.to(device)
-    cdf = _probabilities(params, n_maps.to(device)).cumsum(dim=1)
-    cdf[:, -1] = 1.0 + 1e-6  # guard against rounding leaving u above the last edge
-    cdf = cdf.contiguous()
-    u = torch.rand(burn_in + steps, b, chains, generator=generator).to(device)
-    xy = torch.zeros(b, chains, 2, device=device)
-    out = torch.empty(b, steps, chains, 2, device=device)
-    for t in range(burn_in + steps):
-        idx = torch.searchsorted(cdf, u[t].contiguous()).clamp_max(params.shape[1] - 1)  # [B, chains]
-        m = torch.gather(params, 1, idx[..., None].expand(-1, -1, 6))  # [B, chains, 6]
-        x, y = xy[..., 0], xy[..., 1]
-        xy = torch.stack((m[..., 0] * x + m[..., 1] * y + m[..., 4],
-                          m[..., 2] * x + m[..., 3] * y + m[..., 5]), dim=-1)
-        if t >= burn_in:
-            out[:, t - burn_in] = xy
-    return out.reshape(b, steps * chains, 2)[:, :points]
+    out = _chaos_steps(params, n_maps, points=points, generator=generator, device=device, chains=chains,
+                       burn_in=burn_in)
+    return out.permute(2, 0, 3, 1).reshape(b, -1, 2)[:, :points]
 
 
 def _normalise_points(pts: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Rescale each image's points per axis to pixel coordinates in ``[0, size - 1]``.
 
     Returns integer ``(col, row)`` of shape ``[B, P]`` each; non-finite points are dropped by
-    mapping them to -1.
+    mapping them to -1 (the bounds then come from the finite points only).
     """
-    finite = torch.isfinite(pts).all(dim=-1)  # [B, P]
-    big = torch.finfo(pts.dtype).max
-    lo = torch.where(finite[..., None], pts, torch.full_like(pts, big)).amin(dim=1, keepdim=True)
-    hi = torch.where(finite[..., None], pts, torch.full_like(pts, -big)).amax(dim=1, keepdim=True)
-    scaled = (pts - lo) / (hi - lo).clamp_min(1e-12) * (size - 1)
-    pix = torch.where(finite[..., None], scaled.round(), torch.full_like(scaled, -1)).long()
+    # min and max propagate NaN and reach +-inf, so finite bounds mean every point is finite:
+    # only images with a diverged point pay for the masked path.
+    lo = pts.amin(dim=1, keepdim=True)
+    hi = pts.amax(dim=1, keepdim=True)
+    clean = (torch.isfinite(lo) & torch.isfinite(hi)).all(dim=-1).squeeze(1)  # [B]
+    dirty = (~clean).nonzero().squeeze(1)
+    if len(dirty):
+        sub = pts[dirty]
+        finite = torch.isfinite(sub).all(dim=-1, keepdim=True)
+        big = torch.finfo(pts.dtype).max
+        lo[dirty] = torch.where(finite, sub, torch.full_like(sub, big)).amin(dim=1, keepdim=True)
+        hi[dirty] = torch.where(finite, sub, torch.full_like(sub, -big)).amax(dim=1, keepdim=True)
+    scaled = ((pts - lo) / (hi - lo).clamp_min(1e-12) * (size - 1)).round_()
+    if len(dirty):
+        finite = torch.isfinite(pts).all(dim=-1, keepdim=True)
+        scaled = torch.where(finite, scaled, torch.full_like(scaled, -1))
+    pix = scaled.long()
     return pix[..., 0], pix[..., 1]
 
 
@@ -194,26 +238,75 @@ def instance_params(categories: torch.Tensor, labels: torch.Tensor, instances: t
 def render_points(pts: torch.Tensor, *, size: int, patch_masks: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
     """Rasterise ``[B, P, 2]`` points into ``[B, 1, size, size]`` binary images.
 
-    Each point is a 3x3 patch gated by that image's binary ``patch_masks [B, 3, 3]``.
-    ``flips [B]`` in 0..3: none, horizontal, vertical, both.
+    Each point is a 3x3 patch gated by that image's binary ``patch_masks [B, 3, 3]`` (entry
+    ``[1 + dy, 1 + dx]`` lights the pixel at row offset ``dy``, column offset ``dx``).
+    ``flips [B]`` in 0..3: none, horizontal, vertical, both. Points are rescaled per image and
+    axis to fill the frame (:func:`_normalise_points`, one pixel of margin); non-finite points
+    are dropped.
     """
-    b = pts.shape[0]
-    device = pts.device
-    col, row = _normalise_points(pts, size - 2)
-    col, row = col + 1, row + 1  # keep the 3x3 patch inside the frame
-    ok = col > 0
-    canvas = torch.zeros(b, size * size, device=device)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            on = patch_masks[:, dy + 1, dx + 1].to(device)[:, None] & ok  # [B, P]
-            flat = ((row + dy) * size + (col + dx)).clamp(0, size * size - 1)
-            canvas.scatter_reduce_(1, flat, on.float(), reduce="amax")
-    img = canvas.view(b, 1, size, size)
-    hflip = (flips % 2 == 1).to(device)[:, None, None, None]
-    vflip = (flips >= 2).to(device)[:, None, None, None]
-    img = torch.where(hflip, img.flip(-1), img)
-    img = torch.where(vflip, img.flip(-2), img)
-    return img
+    return _render_steps(pts.permute(1, 2, 0)[..., None], size=size, patch_masks=patch_masks, flips=flips)
+
+
+def _render_steps(xy: torch.Tensor, *, size: int, patch_masks: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    """:func:`render_points` for points laid out ``[steps, 2, B, chains]`` (as the chaos game makes them).
+
+    Stamping every point is the same as marking the points' pixels once and then dilating that
+    occupancy map with each image's stamp: one scatter and one grouped 3x3 convolution instead of
+    nine scatters over all points. Pixel positions use the float operations of
+    :func:`_normalise_points`, so the image is the same as stamping its points one by one.
+    """
+    b = xy.shape[2]
+    device = xy.device
+    inner = size - 2  # points fill [1, size - 2] so the 3x3 patch stays inside the frame
+    lo = xy.amin(dim=(0, 3))  # [2, B]; NaN or +-inf when an image has a non-finite point
+    hi = xy.amax(dim=(0, 3))
+    # Images with a non-finite point (or a range too wide for float32) take the careful path.
+    dirty = (~torch.isfinite(hi - lo).all(dim=0)).nonzero().squeeze(1)
+    if len(dirty):
+        # Bounds from the finite points only; the others are dropped below.
+        sub = xy[:, :, dirty]
+        finite = torch.isfinite(sub).all(dim=1, keepdim=True)
+        big = torch.finfo(xy.dtype).max
+        lo[:, dirty] = torch.where(finite, sub, big).amin(dim=(0, 3))
+        hi[:, dirty] = torch.where(finite, sub, -big).amax(dim=(0, 3))
+    pix = xy - lo[None, :, :, None]
+    pix.div_((hi - lo).clamp_min(1e-12)[None, :, :, None]).mul_(inner - 1).round_()
+    dropped = None
+    if len(dirty):
+        sub = pix[:, :, dirty]
+        kept = (torch.isfinite(sub) & (sub >= 0) & (sub <= inner - 1)).all(dim=1)  # [steps, dirty, chains]
+        pix[:, :, dirty] = torch.where(kept[:, None], sub, 0.0)
+        dropped = ~kept
+    # Row-major pixel index (with the +1 margin) in float, exact below 2**24, then per image.
+    # Flips act on the indices: column c -> size - 1 - c where flipped (and the stamp flips too).
+    hflip = (flips % 2 == 1).to(device)
+    vflip = (flips >= 2).to(device)
+    col_sign = torch.where(hflip, -1.0, 1.0).view(1, b, 1)
+    row_step = torch.where(vflip, -float(size), float(size)).view(1, b, 1)
+    start = (torch.where(vflip, (size - 2) * size, size) + torch.where(hflip, size - 2, 1)).view(1, b, 1)
+    flat = pix[:, 1].mul_(row_step).addcmul_(pix[:, 0], col_sign).add_(start).long()  # [steps, B, chains]
+    flat += (torch.arange(b, device=device) * (size * size)).view(1, b, 1)
+    spare = b * size * size  # dropped points land past the last image
+    if dropped is not None:
+        flat[:, dirty] = torch.where(dropped, spare, flat[:, dirty])
+    occupied = torch.zeros(spare + 1, device=device)
+    occupied.scatter_(0, flat.reshape(-1), torch.ones((), device=device).expand(flat.numel()))
+    occupied = occupied[:-1].view(1, b, size, size)
+    stamp = patch_masks.to(device=device, dtype=occupied.dtype)
+    stamp = torch.where(hflip.view(b, 1, 1), stamp.flip(-1), stamp)
+    stamp = torch.where(vflip.view(b, 1, 1), stamp.flip(-2), stamp)
+    # conv2d correlates, so the stamp is flipped to push each point's mask outwards.
+    hits = torch.nn.functional.conv2d(occupied, stamp.flip(-1, -2)[:, None], padding=1, groups=b)
+    return (hits > 0.5).to(occupied.dtype).view(b, 1, size, size)
+
+
+@lru_cache(maxsize=1)
+def _patch_masks() -> torch.Tensor:
+    """The 3x3 binary stamp of each render id ``[10, 3, 3]`` (centre always on)."""
+    masks = torch.stack([torch.rand(3, 3, generator=torch.Generator().manual_seed(r * 7919 + 1)) > 0.5
+                         for r in range(10)])  # render ids 0..9, see instance_params
+    masks[:, 1, 1] = True  # never an empty stamp
+    return masks
 
 
 def fractaldb(n: int, *, size: int, generator: torch.Generator, device: torch.device,
@@ -225,13 +318,14 @@ def fractaldb(n: int, *, size: int, generator: torch.Generator, device: torch.de
     instances = torch.randint(0, INSTANCES_PER_CATEGORY, (n,), generator=generator)
     params, n_maps, render_id, flips = instance_params(cats, labels, instances)
     # The render id fixes the 3x3 patch mask, so instance (variant, render, flip) is reproducible.
-    masks = torch.stack([
-        torch.rand(3, 3, generator=torch.Generator().manual_seed(int(r) * 7919 + 1)) > 0.5
-        for r in render_id.tolist()
-    ])
-    masks[:, 1, 1] = True  # never an empty stamp
-    pts = chaos_game(params, n_maps, points=points, generator=generator, device=device)
-    images = render_points(pts, size=size, patch_masks=masks, flips=flips)
+    masks = _patch_masks()[render_id]
+    if points % min(CHAINS, points) == 0:
+        xy = _chaos_steps(params, n_maps, points=points, generator=generator, device=device,
+                          chains=min(CHAINS, points), burn_in=BURN_IN)
+        images = _render_steps(xy, size=size, patch_masks=masks, flips=flips)
+    else:  # the last step is only partly used: go through the [B, points, 2] layout
+        pts = chaos_game(params, n_maps, points=points, generator=generator, device=device)
+        images = render_points(pts, size=size, patch_masks=masks, flips=flips)
     return PatternBatch(images, labels)
 
 

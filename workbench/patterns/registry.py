@@ -79,8 +79,9 @@ def register_pattern(
 
 
 def names() -> list[str]:
-    """Canonical names of all registered pattern sources, in registration order."""
-    return list(_REGISTRY)
+    """Canonical names of all registered pattern sources: the paper's (a-q) in its order, then ours."""
+    order = {name: i for i, name in enumerate(_REGISTRY)}
+    return sorted(_REGISTRY, key=lambda n: (_REGISTRY[n].paper_id is None, _REGISTRY[n].paper_id or "", order[n]))
 
 
 def get(name: str) -> PatternSpec:
