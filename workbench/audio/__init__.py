@@ -1,4 +1,5 @@
-"""Audio: the waveform -> log-mel front-end and (later) downstream audio datasets."""
+"""Audio: the waveform -> log-mel front-end (`frontend`), downstream tasks (`datasets`, `spoken_digits`,
+`synth_sounds`) and the procedural synthesiser (`synth`)."""
 
 from workbench.audio.frontend import (
     AUDIOSET_STATS, N_MELS, SAMPLE_RATE, AudioLoadError, NormStats, compute_norm_stats, crop_or_pad,
