@@ -10,6 +10,7 @@ the same geometry the synthetic patterns are rendered in.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
@@ -68,9 +69,15 @@ def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     """Band-limited resampling along the last axis (no-op when the rates match)."""
     if orig_sr == new_sr:
         return wave
-    import torchaudio.functional as AF
+    return _resampler(orig_sr, new_sr)(wave)
 
-    return AF.resample(wave, orig_sr, new_sr)
+
+@functools.lru_cache(maxsize=16)
+def _resampler(orig_sr: int, new_sr: int) -> torch.nn.Module:
+    """One windowed-sinc kernel per rate pair: building it costs far more than applying it."""
+    import torchaudio.transforms as AT
+
+    return AT.Resample(orig_sr, new_sr)
 
 
 def fbank(wave: torch.Tensor, *, sample_rate: int = SAMPLE_RATE, n_mels: int = N_MELS) -> torch.Tensor:
