@@ -50,3 +50,10 @@ def test_folder_source_batches_are_reproducible_and_cover_epochs(tmp_path):
     seen = src.indices(0, 5)
     assert sorted(seen) == list(range(5))  # one epoch is a permutation
     assert src.indices(0, 2, rank=0) != src.indices(0, 2, rank=1) or src.indices(1, 2, rank=0) != src.indices(1, 2, rank=1)
+
+
+def test_materialized_label_folders_keep_category_ids(tmp_path):
+    write(tmp_path / "label_007" / "0.png", (0, 0, 0))
+    write(tmp_path / "label_933" / "1.png", (0, 0, 0))
+    ds = ImageFolder(tmp_path, frames=16)
+    assert sorted(ds.labels) == [7, 933] and ds.num_classes == 934

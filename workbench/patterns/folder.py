@@ -2,11 +2,13 @@
 or a folder written by ``python -m workbench patterns materialize``.
 
 Images are found recursively (PNG, JPG, JPEG, BMP, WEBP). When the root holds one sub-folder per
-class, the sub-folder is the label (sorted names); otherwise every label is -1.
+class, the sub-folder is the label (index in the sorted names, or NNN for folders named
+``label_NNN`` as materialize writes them); otherwise every label is -1.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +53,11 @@ class ImageFolder(torch.utils.data.Dataset):
         subdirs = sorted({p.relative_to(self.root).parts[0] for p in self.files if len(p.relative_to(self.root).parts) > 1})
         top_level = any(len(p.relative_to(self.root).parts) == 1 for p in self.files)
         self.classes = subdirs if subdirs and not top_level else []
-        index = {c: i for i, c in enumerate(self.classes)}
+        # A materialised pattern folder names classes label_NNN: keep the true category ids.
+        if self.classes and all(re.fullmatch(r"label_\d+", c) for c in self.classes):
+            index = {c: int(c.split("_")[1]) for c in self.classes}
+        else:
+            index = {c: i for i, c in enumerate(self.classes)}
         self.labels = [index[p.relative_to(self.root).parts[0]] if self.classes else -1 for p in self.files]
         self.frames, self.n_mels = frames, n_mels
 
@@ -64,4 +70,4 @@ class ImageFolder(torch.utils.data.Dataset):
 
     @property
     def num_classes(self) -> int | None:
-        return len(self.classes) or None
+        return (max(self.labels) + 1) if self.classes else None

@@ -1,0 +1,151 @@
+"""Write a registered pattern dataset to disk as a folder of spectrogram-geometry images.
+
+``python -m workbench patterns materialize NAME --num N --out DIR`` calls :func:`materialize`.
+The folder is what :class:`workbench.patterns.folder.ImageFolder` reads: grey 8-bit images
+``128 x frames`` (row 0 = mel bin 0), one sub-folder per category when the dataset has categories
+(``label_042/`` for 1,000 categories: zero-padded so sorted names follow the category ids), else
+flat; files are named by their zero-padded global index. Reading an image back gives exactly the generated sample
+quantised to ``round(255 x) / 255``.
+
+Sample ``i`` belongs to batch ``i // batch_size``, rendered by
+``generate_with_labels(name, batch_size, seed=batch_seed(seed, b))``, so a folder is a pure
+function of ``(name, seed, frames, batch_size)``; the first batch is exactly
+``generate(name, batch_size, seed=seed)``. A rerun skips every batch whose files all exist, so an
+interrupted run resumes where it stopped (images are written to a temporary name and renamed, so a
+file that exists is complete). ``materialize.json`` records the name, seed, frames, batch size,
+count, labels and the dataset's normalisation statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMATS = ("png", "bmp")  # lossless formats ImageFolder reads; JPEG would break the round trip
+MANIFEST = "materialize.json"
+_SEED_STRIDE = 1_000_003  # batch b uses seed + b * stride: batch 0 is generate(name, bs, seed=seed)
+
+
+def batch_seed(seed: int, batch: int) -> int:
+    """Seed of batch ``batch`` of a folder materialised with ``seed``."""
+    return seed + batch * _SEED_STRIDE
+
+
+def _quantise(x: torch.Tensor) -> np.ndarray:
+    """``[n, 1, H, W]`` in [0, 1] -> uint8 ``[n, H, W]`` (round to nearest)."""
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)[:, 0].cpu().numpy()
+
+
+def sample_path(out_dir: Path, index: int, *, num: int, label: int | None, num_classes: int | None,
+                fmt: str = "png") -> Path:
+    """Where sample ``index`` of a ``num``-sample folder goes (a label folder when labelled)."""
+    stem = f"{index:0{max(len(str(num - 1)), 6)}d}.{fmt}"
+    if label is None:
+        return out_dir / stem
+    width = len(str(max((num_classes or 1) - 1, label)))
+    return out_dir / f"label_{label:0{width}d}" / stem
+
+
+def _write_image(path: Path, arr: np.ndarray, fmt: str) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(arr).save(tmp, format=fmt.upper())  # 2-D uint8 -> mode "L"
+    os.replace(tmp, path)
+
+
+def _existing_samples(out: Path, fmt: str) -> dict[int, Path]:
+    """Index -> path of every sample image already under ``out`` (names are global indices)."""
+    found = {}
+    for p in out.rglob(f"*.{fmt}"):
+        if p.stem.isdigit():
+            found[int(p.stem)] = p
+    return found
+
+
+def _check_manifest(path: Path, expect: dict) -> None:
+    """A rerun into an existing folder must use the same recipe, or files would mix two datasets."""
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    for key in ("name", "seed", "frames", "batch_size", "format"):
+        if old.get(key) != expect[key]:
+            raise ValueError(
+                f"{path.parent} already holds a materialisation with {key}={old.get(key)!r}, not "
+                f"{expect[key]!r}; use another --out or the same settings to resume")
+
+
+def materialize(name: str, num: int, out_dir: str | Path, *, seed: int = 0, frames: int = 1024,
+                fmt: str = "png", batch_size: int = 64, progress: bool = True,
+                device: str | torch.device = "cpu", stats_samples: int | None = None) -> Path:
+    """Write ``num`` samples of pattern ``name`` under ``out_dir``; returns ``out_dir`` as a Path.
+
+    ``batch_size`` is capped at ``num`` and recorded; resuming needs the same (capped) value.
+    The normalisation statistics are :func:`workbench.data.pattern_stats` (what training on the
+    generator uses) from ``stats_samples`` samples (default: the same number training uses).
+
+    Each sample is the ``[1, 128, frames]`` spectrogram-shaped input of
+    :func:`workbench.patterns.generate`, stored as a grey 8-bit ``fmt`` image (``"png"`` or
+    ``"bmp"``). See the module docstring for the layout, seeding and resumption.
+    """
+    from workbench import patterns
+
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    for key, value in (("num", num), ("frames", frames), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} must be a positive int, got {value!r}")
+    spec = patterns.get(name)
+    batch_size = min(batch_size, num)  # a small folder need not render a large batch
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"name": spec.name, "seed": seed, "frames": frames, "n_mels": 128, "batch_size": batch_size,
+                "format": fmt, "family": spec.family, "paper_id": spec.paper_id,
+                "num_classes": spec.num_classes}
+    _check_manifest(out / MANIFEST, manifest)
+
+    labelled = spec.num_classes is not None
+    (out / MANIFEST).write_text(json.dumps({**manifest, "complete": False}, indent=2) + "\n")
+    existing = _existing_samples(out, fmt)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=num, desc=f"materialize {spec.name}", unit="img")
+    for b in range(-(-num // batch_size)):
+        start = b * batch_size
+        count = min(batch_size, num - start)
+        if all(i in existing for i in range(start, start + count)):
+            if bar is not None:
+                bar.update(count)
+            continue
+        # Always render the full batch so sample i does not depend on num.
+        batch = patterns.generate_with_labels(spec.name, batch_size, seed=batch_seed(seed, b),
+                                              frames=frames, device=device)
+        arrs = _quantise(batch.images[:count])
+        labels = batch.labels[:count].tolist() if labelled and batch.labels is not None else [None] * count
+        for j in range(count):
+            if start + j not in existing:
+                path = sample_path(out, start + j, num=num, label=labels[j], num_classes=spec.num_classes, fmt=fmt)
+                _write_image(path, arrs[j], fmt)
+                existing[start + j] = path
+        if bar is not None:
+            bar.update(count)
+    if bar is not None:
+        bar.close()
+
+    from workbench.data import STATS_SAMPLES, STATS_SEED, pattern_stats
+
+    stats_samples = STATS_SAMPLES if stats_samples is None else stats_samples
+    stats = pattern_stats(spec.name, frames=frames, device=device, n=stats_samples)
+    labels_present = {p.parent.name for i, p in existing.items() if i < num and p.parent != out}
+    manifest.update(count=num, complete=True, labels_present=len(labels_present) if labelled else None,
+                    norm_stats={"mean": stats.mean, "std": stats.std, "samples": stats_samples,
+                                "seed": STATS_SEED})
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
