@@ -18,7 +18,7 @@ venv: $(STAMP)
 # The main job: pre-train the tiny MAE on FractalDB on the CPU, plot loss and reconstructions.
 demo: venv
 	mkdir -p $(DEMO_DIR) figures
-	$(BIN)/papermill notebooks/02_pretrain.ipynb $(DEMO_DIR)/02_pretrain.ipynb -k python3 \
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/papermill notebooks/02_pretrain.ipynb $(DEMO_DIR)/02_pretrain.ipynb -k python3 \
 		-p out_dir $(DEMO_DIR) -p figures_dir figures
 	@echo "demo done: $(DEMO_DIR)/metrics.json, figures/pretrain_loss.png, figures/reconstructions.png"
 
