@@ -15,7 +15,7 @@ def test_pretrain_notebook_runs_and_writes_metrics(tmp_path):
         str(ROOT / "notebooks" / "02_pretrain.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3",
         parameters={"dataset": "fractaldb", "model": "nano", "steps": 4, "frames": 32, "batch_size": 2,
                     "out_dir": str(out), "warmup_steps": 1},
-        progress_bar=False, cwd=str(tmp_path),
+        progress_bar=False, cwd=str(tmp_path), execution_timeout=600,
     )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and len(metrics["losses"]) == 4
