@@ -18,7 +18,7 @@ Registered tasks (``names()``), with the layout each expects under ``root``::
     gtzan           genres/<genre>/*.wav                             10       10 folds           3008
     cremad          AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav    6        5 folds by actor   512
     nsynth          nsynth-{train,valid,test}/examples.json, audio/  11       train/valid/test   400
-    voxceleb1       iden_split.txt, wav/idXXXXX/<video>/*.wav        1251     train/valid/test   800
+    voxceleb1       iden_split.txt, wav/id<speaker>/<video>/*.wav        1251     train/valid/test   800
     folder          <class>/*.wav, or train/<class>/, test/<class>/  any      given, or seeded   <= 1024
     synth_sounds    embedded: procedurally synthesised events        >= 10    train/test         112
     spoken_digits   embedded: espeak-ng digits, cached as WAV        10       by unseen voice    112
@@ -498,8 +498,8 @@ def _load_nsynth(root: Path, *, seed: int = 0) -> TaskData:
 
 
 VOXCELEB1_LAYOUT = """VoxCeleb1/
-  iden_split.txt                lines '<1|2|3> idXXXXX/<video>/<NNNNN>.wav' (1 train, 2 valid, 3 test)
-  wav/idXXXXX/<video>/NNNNN.wav 1251 speakers"""
+  iden_split.txt                lines '<1|2|3> id<speaker>/<video>/<NNNNN>.wav' (1 train, 2 valid, 3 test)
+  wav/id<speaker>/<video>/NNNNN.wav 1251 speakers"""
 
 
 @register_task("voxceleb1", description="VoxCeleb1 speaker identification: 1251 speakers, official "
@@ -514,7 +514,7 @@ def _load_voxceleb1(root: Path, *, seed: int = 0) -> TaskData:
         parts = line.split()
         if len(parts) != 2 or parts[0] not in split_names:
             raise DatasetLayoutError(f"voxceleb1: {root / 'iden_split.txt'} line {n} is {line!r}; "
-                                     f"expected '<1|2|3> idXXXXX/<video>/<NNNNN>.wav'")
+                                     f"expected '<1|2|3> id<speaker>/<video>/<NNNNN>.wav'")
         entries.append((split_names[parts[0]], parts[1]))
     speakers = sorted({rel.split("/")[0] for _, rel in entries})
     index = {s: i for i, s in enumerate(speakers)}
