@@ -23,7 +23,7 @@ import torch
 
 from workbench import patterns
 from workbench.audio.frontend import NormStats, compute_norm_stats
-from workbench.patterns.fractaldb import cache_dir
+from workbench.patterns.registry import cache_dir
 from workbench.patterns.folder import ImageFolder
 
 STATS_SAMPLES = 64  # images used to estimate a pattern dataset's mean/std

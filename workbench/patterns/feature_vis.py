@@ -21,7 +21,7 @@ network because a ResNet-50 is far too slow on a CPU and no weights can be downl
   the stand-in for the reference's MoCo-v2 ResNet-50 trained on dead leaves: a much smaller
   network trained briefly (:data:`TRAIN_STEPS` steps of :data:`TRAIN_BATCH` images at
   :data:`TRAIN_SIZE` px). The weights are cached under
-  ``workbench.patterns.fractaldb.cache_dir() / "feature_vis"``.
+  ``workbench.patterns.registry.cache_dir() / "feature_vis"``.
 
 Feature visualisation is slow (every image is an optimisation), so both sources are served from a
 pool: :func:`build_pool` renders :func:`pool_size` images once (tqdm progress bar; the location is
@@ -48,7 +48,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from workbench.patterns.fractaldb import cache_dir
+from workbench.patterns.registry import cache_dir
 from workbench.patterns.registry import PatternBatch, is_registered, register_pattern
 
 NATIVE_SIZE = 128

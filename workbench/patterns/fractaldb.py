@@ -22,13 +22,12 @@ convolution): the same image as stamping every point, for one scatter instead of
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from workbench.patterns.registry import PatternBatch, register_pattern
+from workbench.patterns.registry import PatternBatch, cache_dir, register_pattern
 
 NUM_CATEGORIES = 1000
 INSTANCES_PER_CATEGORY = 1000
@@ -44,11 +43,6 @@ CHAINS = 2000
 SHIPPED_CATEGORIES = Path(__file__).parent / "data" / "fractaldb1k_categories_seed0.npz"
 
 _CATEGORY_CACHE: dict[tuple[int, int, int, bool], torch.Tensor] = {}
-
-
-def cache_dir() -> Path:
-    """Where slow-to-make pattern data is cached (``$WORKBENCH_CACHE`` or ``~/.cache/workbench``)."""
-    return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
 
 
 def _probabilities(params: torch.Tensor, n_maps: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,9 @@ move the result with ``.to(device)``; compute on ``device``.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import torch
@@ -40,6 +42,11 @@ class PatternSpec:
     paper_id: str | None = None  # letter (a-q) in Ishikawa et al. 2025, None for our additions
     aliases: tuple[str, ...] = field(default_factory=tuple)
     cached: bool = False  # True when the family renders to an on-disk cache first (slow generators)
+
+
+def cache_dir() -> Path:
+    """Where slow-to-make pattern data is cached (``$WORKBENCH_CACHE`` or ``~/.cache/workbench``)."""
+    return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
 
 
 _REGISTRY: dict[str, PatternSpec] = {}
