@@ -1,0 +1,49 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.study import correlations, join, load_results, plot_correlation_heatmap, plot_property_vs_accuracy
+
+
+def write_results(path, rows):
+    cols = ["time", "pretrain_dataset", "task", "protocol", "fold", "metric", "value", "seed", "init", "model",
+            "epochs", "pretrain_step", "out_dir"]
+    pd.DataFrame([{c: r.get(c, "") for c in cols} for r in rows]).to_csv(path, index=False)
+
+
+def test_known_correlation(tmp_path):
+    names = [f"d{i}" for i in range(6)]
+    x = np.array([0.1, 0.5, 0.2, 0.9, 0.4, 0.7])
+    acc = 0.3 + 0.5 * x  # perfectly linear: r = 1
+    rows = []
+    for name, a in zip(names, acc):
+        for seed, noise in ((0, -0.01), (1, 0.01)):  # seeds average to the exact value
+            for fold in (1, 2):
+                rows.append({"pretrain_dataset": name, "task": "t", "protocol": "linear", "fold": fold,
+                             "metric": "accuracy", "value": a + noise, "seed": seed})
+            rows.append({"pretrain_dataset": name, "task": "t", "protocol": "linear", "fold": 1,
+                         "metric": "loss", "value": 9.0, "seed": seed})
+    write_results(tmp_path / "r.csv", rows)
+    results = load_results(tmp_path / "r.csv")
+    assert len(results) == 6 and (results["runs"] == 2).all()
+    props = pd.DataFrame({"name": names + ["unused"], "paper_id": list("abcdef") + ["z"],
+                          "slope": list(x) + [5.0], "anti": list(-x) + [0.0], "flat": [1.0] * 7})
+    joined = join(results, props)
+    assert len(joined) == 6
+    corr = correlations(joined).set_index("property")
+    assert corr.loc["slope", "pearson_r"] == pytest.approx(1.0)
+    assert corr.loc["anti", "spearman_r"] == pytest.approx(-1.0)
+    assert corr.loc["slope", "n"] == 6 and corr.loc["slope", "pearson_p"] < 1e-6
+    assert np.isnan(corr.loc["flat", "pearson_r"])  # constant property: undefined, not 0
+    fig = plot_property_vs_accuracy(joined, correlations(joined), task="t", protocol="linear")
+    assert "r=1.00" in fig.axes[0].get_title()
+    plot_correlation_heatmap(correlations(joined))
+
+
+def test_missing_results_are_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match="workbench finetune"):
+        load_results(tmp_path / "none.csv")
+    write_results(tmp_path / "r.csv", [{"pretrain_dataset": "a", "task": "t", "protocol": "linear",
+                                         "metric": "loss", "value": 1.0, "seed": 0}])
+    with pytest.raises(ValueError, match="no rows with metric='accuracy'"):
+        load_results(tmp_path / "r.csv")
