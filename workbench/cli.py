@@ -7,6 +7,7 @@ that the notebooks call too.
     python -m workbench patterns materialize shaders1k --num 1000 --out data/shaders1k
     python -m workbench models
     python -m workbench finetune --task synth_sounds --init runs/fdb --protocol linear --out runs/ft
+    python -m workbench sweep --datasets all --task spoken_digits --model nano --out runs/sweep
 """
 
 from __future__ import annotations
@@ -160,6 +161,42 @@ def _run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    from workbench.sweep import SweepConfig
+
+    d = SweepConfig()
+    p = sub.add_parser("sweep", help="pre-train on each dataset, then evaluate downstream (resumable)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--datasets", default=d.datasets, help="comma-separated names or folders, or 'all'")
+    p.add_argument("--task", default=d.task)
+    p.add_argument("--protocol", default=d.protocol, choices=["linear", "finetune"])
+    p.add_argument("--model", default=d.model)
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--frames", type=int, default=d.frames)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--seeds", default=d.seeds, help="comma-separated seeds")
+    p.add_argument("--no-scratch", action="store_true", help="skip the randomly initialised baseline")
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--out", default=d.out_dir)
+    p.add_argument("--results", default=d.results_csv, help="results CSV (default OUT/results.csv)")
+    p.set_defaults(handler=_run_sweep)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from workbench.sweep import SweepConfig, sweep
+
+    cfg = SweepConfig(datasets=args.datasets, task=args.task, protocol=args.protocol, model=args.model,
+                      steps=args.steps, batch_size=args.batch_size, frames=args.frames, lr=args.lr,
+                      epochs=args.epochs, seeds=args.seeds, scratch=not args.no_scratch, device=args.device,
+                      out_dir=args.out, results_csv=args.results)
+    for rec in sweep(cfg):
+        state = "skipped (done before)" if rec["skipped"] else f"{rec['wall_s']:.0f} s"
+        print(f"{rec['dataset']:28s} seed {rec['seed']}  test_accuracy {rec['test_accuracy']}  {state}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_patterns(sub)
     _add_models(sub)
     _add_finetune(sub)
+    _add_sweep(sub)
     return parser
 
 
