@@ -13,7 +13,7 @@ def test_correlation_notebook_on_a_small_results_table(tmp_path):
     rows = []
     for name, acc in (("fractaldb", 0.5), ("stat_spectrum", 0.4), ("dead_leaves_squares", 0.6), ("none", 0.3)):
         rows.append({"time": "", "pretrain_dataset": name, "task": "synth_sounds", "protocol": "linear", "fold": "none",
-                     "metric": "accuracy", "value": acc, "seed": 0, "init": "", "model": "nano", "epochs": 1,
+                     "metric": "test_accuracy", "value": acc, "seed": 0, "init": "", "model": "nano", "epochs": 1,
                      "pretrain_step": 1, "out_dir": ""})
     pd.DataFrame(rows).to_csv(tmp_path / "results.csv", index=False)
     out = tmp_path / "corr"

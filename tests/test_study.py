@@ -20,14 +20,15 @@ def test_known_correlation(tmp_path):
         for seed, noise in ((0, -0.01), (1, 0.01)):  # seeds average to the exact value
             for fold in (1, 2):
                 rows.append({"pretrain_dataset": name, "task": "t", "protocol": "linear", "fold": fold,
-                             "metric": "accuracy", "value": a + noise, "seed": seed})
+                             "metric": "test_accuracy", "value": a + noise, "seed": seed})
             rows.append({"pretrain_dataset": name, "task": "t", "protocol": "linear", "fold": 1,
                          "metric": "loss", "value": 9.0, "seed": seed})
     write_results(tmp_path / "r.csv", rows)
     results = load_results(tmp_path / "r.csv")
     assert len(results) == 6 and (results["runs"] == 2).all()
     props = pd.DataFrame({"name": names + ["unused"], "paper_id": list("abcdef") + ["z"],
-                          "slope": list(x) + [5.0], "anti": list(-x) + [0.0], "flat": [1.0] * 7})
+                          "slope": list(x) + [5.0], "anti": list(-x) + [0.0], "flat": [1.0] * 7,
+                          "std": [0.2] * 7})  # a property named like a pandas aggregate must survive the join
     joined = join(results, props)
     assert len(joined) == 6
     corr = correlations(joined).set_index("property")
@@ -35,6 +36,7 @@ def test_known_correlation(tmp_path):
     assert corr.loc["anti", "spearman_r"] == pytest.approx(-1.0)
     assert corr.loc["slope", "n"] == 6 and corr.loc["slope", "pearson_p"] < 1e-6
     assert np.isnan(corr.loc["flat", "pearson_r"])  # constant property: undefined, not 0
+    assert "std" in corr.index and "value_std" not in corr.index
     fig = plot_property_vs_accuracy(joined, correlations(joined), task="t", protocol="linear")
     assert "r=1.00" in fig.axes[0].get_title()
     plot_correlation_heatmap(correlations(joined))
@@ -45,5 +47,5 @@ def test_missing_results_are_explained(tmp_path):
         load_results(tmp_path / "none.csv")
     write_results(tmp_path / "r.csv", [{"pretrain_dataset": "a", "task": "t", "protocol": "linear",
                                          "metric": "loss", "value": 1.0, "seed": 0}])
-    with pytest.raises(ValueError, match="no rows with metric='accuracy'"):
+    with pytest.raises(ValueError, match="no rows with metric=.test_accuracy."):
         load_results(tmp_path / "r.csv")

@@ -20,10 +20,10 @@ import pandas as pd
 ID_COLUMNS = ("name", "paper_id", "family", "kind")
 
 
-def load_results(path: str | Path, *, metric: str = "accuracy", protocol: str | None = None) -> pd.DataFrame:
+def load_results(path: str | Path, *, metric: str = "test_accuracy", protocol: str | None = None) -> pd.DataFrame:
     """Mean and spread of ``metric`` per (pretrain_dataset, task, protocol) from a results CSV.
 
-    Columns: ``pretrain_dataset, task, protocol, value, std, runs``. Rows of scratch encoders
+    Columns: ``pretrain_dataset, task, protocol, value, value_std, runs``. Rows of scratch encoders
     (``pretrain_dataset == "none"``) are kept: they are the baseline, not a pattern dataset.
     """
     path = Path(path)
@@ -41,7 +41,7 @@ def load_results(path: str | Path, *, metric: str = "accuracy", protocol: str | 
     # Folds of one run average first, so a 5-fold run and a 1-fold run each count once per seed.
     keys = ["pretrain_dataset", "task", "protocol"]
     per_run = df.groupby(keys + (["seed"] if "seed" in df.columns else []), as_index=False)["value"].mean()
-    out = per_run.groupby(keys)["value"].agg(value="mean", std="std", runs="count").reset_index()
+    out = per_run.groupby(keys)["value"].agg(value="mean", value_std="std", runs="count").reset_index()
     return out
 
 
@@ -58,7 +58,7 @@ def join(results: pd.DataFrame, properties: pd.DataFrame) -> pd.DataFrame:
 
 def property_columns(table: pd.DataFrame) -> list[str]:
     """Numeric property columns of a property table (identifiers and result columns excluded)."""
-    skip = set(ID_COLUMNS) | {"pretrain_dataset", "task", "protocol", "value", "std", "runs"}
+    skip = set(ID_COLUMNS) | {"pretrain_dataset", "task", "protocol", "value", "value_std", "runs"}
     return [c for c in table.columns if c not in skip and pd.api.types.is_numeric_dtype(table[c])]
 
 
