@@ -22,7 +22,7 @@ from typing import Protocol
 import torch
 
 from workbench import patterns
-from workbench.audio.frontend import NormStats, compute_norm_stats
+from workbench.audio.frontend import NormStats, compute_norm_stats, normalize
 from workbench.patterns.registry import cache_dir
 from workbench.patterns.folder import ImageFolder
 
@@ -64,7 +64,7 @@ class PatternSource:
     def batch(self, step: int, batch_size: int, *, rank: int = 0) -> torch.Tensor:
         x = patterns.generate(self.name, batch_size, seed=step_seed(self.seed, step, rank),
                               device=self.device, frames=self.frames)
-        return (x - self.stats.mean) / (2.0 * self.stats.std)
+        return normalize(x, self.stats)
 
 
 def pattern_stats(name: str, *, frames: int = 1024, device: str | torch.device = "cpu",
@@ -124,7 +124,7 @@ class FolderSource:
 
     def batch(self, step: int, batch_size: int, *, rank: int = 0) -> torch.Tensor:
         x = torch.stack([self.dataset[i][0] for i in self.indices(step, batch_size, rank)])
-        return ((x - self.stats.mean) / (2.0 * self.stats.std)).to(self.device)
+        return normalize(x, self.stats).to(self.device)
 
 
 def make_source(dataset: str, *, frames: int = 1024, seed: int = 0,

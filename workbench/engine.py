@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 
 from workbench import models
 from workbench.data import make_source, step_seed
+from workbench.io import atomic_torch_save, atomic_write_json
 
 
 class NonFiniteLossError(RuntimeError):
@@ -135,18 +135,6 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def load_history(run_dir: str | Path) -> list[dict]:
     """Per-step records of a run (from ``metrics.jsonl``)."""
     path = Path(run_dir) / "metrics.jsonl"
@@ -200,14 +188,14 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True,
             f.write(json.dumps(rec) + "\n")
 
     n_params = sum(p.numel() for p in model.parameters())
-    _write_json({
+    atomic_write_json({
         "pretrain": cfg.to_dict(), "model_config": model.cfg.to_dict(), "device": str(device),
         "precision": "bf16" if use_bf16 else "fp32", "norm_stats": source.stats.to_dict(),
         "parameters": n_params, "torch": torch.__version__, "python": platform.python_version(),
     }, out / "config.json")
 
     def save(step: int) -> None:
-        _atomic_save({
+        atomic_torch_save({
             "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "rng": _rng_state(), "step": step, "history": history, "config": cfg.to_dict(),
             "model_config": model.cfg.to_dict(), "norm_stats": source.stats.to_dict(),
@@ -275,5 +263,5 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True,
         "median_step_s": float(np.median(timed)) if timed else float("nan"),
         "checkpoint": str(ckpt_path),
     }
-    _write_json(metrics, out / "metrics.json")
+    atomic_write_json(metrics, out / "metrics.json")
     return metrics

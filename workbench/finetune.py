@@ -25,9 +25,7 @@ history, per-fold results, confusion matrix).
 from __future__ import annotations
 
 import csv
-import json
 import math
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
@@ -43,6 +41,7 @@ import torch.nn.functional as F
 from workbench import models
 from workbench.audio import datasets
 from workbench.engine import resolve_device, warmup_cosine
+from workbench.io import atomic_write_json
 from workbench.models.mae import MAEConfig, MaskedAutoencoder
 
 PROTOCOLS = ("linear", "finetune")
@@ -480,7 +479,7 @@ def finetune(cfg: FinetuneConfig, *, progress: bool = True) -> dict:
     device = resolve_device(cfg.device)
     task = datasets.load_task(cfg.task, cfg.root, seed=cfg.data_seed)
     folds = _folds(cfg, task)
-    _write_json({"finetune": cfg.to_dict(), "device": str(device), "torch": torch.__version__,
+    atomic_write_json({"finetune": cfg.to_dict(), "device": str(device), "torch": torch.__version__,
                  "task": {"name": task.name, "root": str(task.root) if task.root else None,
                           "classes": task.class_names, "folds": list(task.folds) if task.folds else None,
                           "frames": cfg.frames or task.frames}}, out / "config.json")
@@ -508,7 +507,7 @@ def finetune(cfg: FinetuneConfig, *, progress: bool = True) -> dict:
             metrics[key] = float(np.mean([f[key] for f in per_fold]))
     if "confusion_matrix" in first:
         metrics["confusion_matrix"] = np.sum([f["confusion_matrix"] for f in per_fold], axis=0).tolist()
-    _write_json(metrics, out / "metrics.json")
+    atomic_write_json(metrics, out / "metrics.json")
     if cfg.results_csv:
         append_results(cfg.results_csv, result_rows(cfg, per_fold))
     return metrics
@@ -558,12 +557,6 @@ def summarize_results(path: str | Path, *, metric: str = "test_accuracy"):
     keys = ["task", "protocol", "pretrain_dataset", "model", "epochs"]
     per_seed = df.groupby(keys + ["seed", "init"], dropna=False)["value"].mean().reset_index()
     return per_seed.groupby(keys, dropna=False)["value"].agg(["mean", "std", "count"]).reset_index()
-
-
-def _write_json(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 __all__ = ["AudioClassifier", "FinetuneConfig", "PROTOCOLS", "append_results", "evaluate_logits", "extract_features",

@@ -48,8 +48,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from workbench.patterns.registry import cache_dir
-from workbench.patterns.registry import PatternBatch, is_registered, register_pattern
+from workbench.io import atomic_torch_save
+from workbench.patterns.registry import PatternBatch, cache_dir, is_registered, register_pattern
 
 NATIVE_SIZE = 128
 WIDTHS = (16, 32, 64, 128)
@@ -510,13 +510,6 @@ def _folder() -> Path:
     return cache_dir() / "feature_vis"
 
 
-def _save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
 def _dead_leaves_images(n: int, *, size: int, seed: int) -> torch.Tensor:
     """``n`` dead-leaves (mixed shapes) images from the registered family, in chunks."""
     if not is_registered(DEAD_LEAVES_NAME):
@@ -581,7 +574,7 @@ def network(source: str, *, device: torch.device | str = "cpu", progress: bool =
         k = max(1, len(losses) // 10)
         print(f"contrastive loss: first {k} steps {sum(losses[:k]) / k:.3f}, last {k} steps {sum(losses[-k:]) / k:.3f}")
     net = net.cpu().eval()
-    _save(net.state_dict(), path)
+    atomic_torch_save(net.state_dict(), path)
     return net
 
 
@@ -625,7 +618,7 @@ def build_pool(source: str, *, size: int = NATIVE_SIZE, count: int | None = None
             bar.update(rows.shape[0])
     if bar is not None:
         bar.close()
-    _save(out, path)
+    atomic_torch_save(out, path)
     _POOLS[path] = out
     return out
 

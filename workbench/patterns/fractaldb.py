@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from workbench.io import atomic_torch_save
 from workbench.patterns.registry import PatternBatch, cache_dir, register_pattern
 
 NUM_CATEGORIES = 1000
@@ -196,10 +197,7 @@ def search_categories(num: int = NUM_CATEGORIES, *, seed: int = 0, device: str |
         bar.close()
     cats = torch.cat(accepted)[:num]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(cats, tmp)
-        tmp.replace(path)
+        atomic_torch_save(cats, path)
     except OSError:
         pass  # a read-only home only costs the search again next time
     _CATEGORY_CACHE[key] = cats
