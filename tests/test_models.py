@@ -173,3 +173,35 @@ def test_gradient_checkpointing_matches():
     lb.backward()
     assert torch.allclose(la, lb)
     assert torch.allclose(a.blocks[0].attn.qkv.weight.grad, b.blocks[0].attn.qkv.weight.grad, atol=1e-6)
+
+
+def test_mask_with_unequal_counts_is_rejected_by_name():
+    m = models.build("nano", frames=64)
+    mask = torch.zeros(2, m.cfg.grid(64)[0] * m.cfg.grid(64)[1], dtype=torch.bool)
+    mask[0, :3] = True
+    mask[1, :5] = True
+    with pytest.raises(ValueError, match="same number of tokens"):
+        m(torch.randn(2, 1, 128, 64), mask)
+
+
+@pytest.mark.parametrize("kw", [{}, {"joint": True}, {"tokens": "frame", "use_cls": True}])
+def test_forward_traces_as_one_graph_after_masking(kw):
+    """torch.compile sees the whole model as one graph: the only break is drawing the mask with a
+    CPU generator; no data-dependent shapes or host syncs inside (they would break the graph)."""
+    import torch._dynamo
+
+    m = models.build("nano", frames=64, **kw)
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(m)(torch.randn(2, 1, 128, 64), generator=torch.Generator().manual_seed(0))
+    assert explained.graph_break_count <= 1
+    assert max(len(g.graph.nodes) for g in explained.graphs) > 50  # the model itself, not fragments
+
+
+@pytest.mark.gpu
+def test_compiled_bf16_loss_matches_eager_on_cuda():
+    m = models.build("nano", frames=64).cuda()
+    x = torch.randn(4, 1, 128, 64, device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        eager = m(x, generator=torch.Generator().manual_seed(0)).loss
+        compiled = torch.compile(m)(x, generator=torch.Generator().manual_seed(0)).loss
+    assert torch.isfinite(compiled) and abs(float(compiled) - float(eager)) < 0.05 * abs(float(eager))

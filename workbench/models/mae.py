@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from workbench.models.masking import MASKINGS, chunk_mask, random_mask
+from workbench.models.masking import MASKINGS, chunk_mask, num_masked, random_mask
 
 TOKENS = ("patch", "frame")
 
@@ -148,6 +148,31 @@ def sincos_1d(length: int, dim: int, device: torch.device | None = None) -> torc
     pe[:, 0:2 * half:2] = torch.sin(ang)
     pe[:, 1:2 * half:2] = torch.cos(ang)
     return pe
+
+
+def mask_indices(mask: torch.Tensor, n_masked: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions of the visible and of the removed tokens, each ascending: ``([N, L - k], [N, k])``.
+
+    Every row must remove the same number ``k`` of tokens (the masking functions guarantee it), so
+    both index sets are dense. Pass ``n_masked`` when it is known (a mask the model drew itself):
+    then nothing waits on the device, and the shapes are static for ``torch.compile``. Without it
+    the count is read from the mask and checked.
+    """
+    n, length = mask.shape
+    if n_masked is None:
+        counts = mask.sum(dim=1)
+        n_masked = int(counts[0]) if n else 0
+        if n and not bool((counts == n_masked).all()):
+            raise ValueError("every sample must mask the same number of tokens (so the visible tokens form a "
+                             f"dense batch); got per-sample counts {counts.tolist()}")
+    # A stable sort of 0 (visible) / 1 (removed) lists visible positions first, each group ascending.
+    order = torch.sort(mask.to(torch.uint8), dim=1, stable=True).indices
+    return order[:, :length - n_masked], order[:, length - n_masked:]
+
+
+def _gather_tokens(h: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``h[b, idx[b, i]]`` for ``h: [N, L, D]``, ``idx: [N, K]`` -> ``[N, K, D]``."""
+    return torch.gather(h, 1, idx[..., None].expand(-1, -1, h.shape[-1]))
 
 
 class Attention(nn.Module):
@@ -276,12 +301,14 @@ class MaskedAutoencoder(nn.Module):
                 x = blk(x)
         return x
 
-    def forward_encoder(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward_encoder(self, x: torch.Tensor, mask: torch.Tensor | None, *,
+                        n_masked: int | None = None) -> torch.Tensor:
         """Encode. ``mask: [N, L]`` True = removed, or None for all tokens.
 
         MAE: returns ``[N, L_visible, enc_dim]`` for the visible tokens in their original order.
         Joint: returns ``[N, L, enc_dim]`` with mask tokens in the removed places.
-        A CLS token, if configured, is prepended (one extra position).
+        A CLS token, if configured, is prepended (one extra position). ``n_masked``: see
+        :func:`mask_indices`.
         """
         tokens = self.patchify(x)
         n, length, _ = tokens.shape
@@ -290,14 +317,14 @@ class MaskedAutoencoder(nn.Module):
             h = torch.where(mask[..., None], self.mask_token_enc.to(h.dtype).expand_as(h), h)
         h = h + sincos_1d(length, self.cfg.enc_dim, h.device).to(h.dtype)
         if mask is not None and not self.cfg.joint:
-            keep = (~mask).nonzero(as_tuple=False)[:, 1].view(n, -1)  # [N, L_visible], ascending
-            h = torch.gather(h, 1, keep[..., None].expand(-1, -1, h.shape[-1]))
+            h = _gather_tokens(h, mask_indices(mask, n_masked)[0])
         if self.cls_token is not None:
             h = torch.cat([self.cls_token.to(h.dtype).expand(n, 1, -1), h], dim=1)
         h = self._run_blocks(self.blocks, h, self.cfg.grad_checkpointing)
         return self.norm(h)
 
-    def forward_decoder(self, latent: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_decoder(self, latent: torch.Tensor, mask: torch.Tensor, *,
+                        n_masked: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Heads on all ``L`` positions: returns ``(recon [N, L, token_dim], cls [N, L, token_dim])``."""
         if self.cls_token is not None:
             latent = latent[:, 1:]
@@ -306,8 +333,9 @@ class MaskedAutoencoder(nn.Module):
         else:
             n, length = mask.shape
             v = self.decoder_embed(latent)
-            full = self.mask_token.to(v.dtype).expand(n, length, -1).clone()
-            full[~mask] = v.reshape(-1, v.shape[-1])
+            keep = mask_indices(mask, n_masked)[0]
+            full = self.mask_token.to(v.dtype).expand(n, length, -1)
+            full = full.scatter(1, keep[..., None].expand(-1, -1, v.shape[-1]), v)
             h = full + sincos_1d(length, self.cfg.dec_dim, v.device).to(v.dtype)
             h = self.decoder_norm(self._run_blocks(self.decoder_blocks, h, False))
         return self.head_recon(h), self.head_cls(h)
@@ -321,9 +349,9 @@ class MaskedAutoencoder(nn.Module):
         return target
 
     def forward_loss(self, target: torch.Tensor, recon: torch.Tensor, cls: torch.Tensor,
-                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                     mask: torch.Tensor, *, n_masked: int | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(loss, mse, infonce)`` over masked tokens; ``target/recon/cls: [N, L, D]``, ``mask: [N, L]``."""
-        n = mask.shape[0]
         target, recon, cls = target.float(), recon.float(), cls.float()
         per_token = ((recon - target) ** 2).mean(dim=-1)  # [N, L]
         m = mask.float()
@@ -331,10 +359,10 @@ class MaskedAutoencoder(nn.Module):
         infonce = torch.zeros((), device=target.device)
         if self.cfg.infonce_weight > 0:
             # Exactly k masked tokens per sample, so masked rows form a dense [N, k, D] batch.
-            t_m = target[mask].view(n, -1, target.shape[-1])
-            c_m = cls[mask].view(n, -1, cls.shape[-1])
+            removed = mask_indices(mask, n_masked)[1]
+            t_m, c_m = _gather_tokens(target, removed), _gather_tokens(cls, removed)
             logits = torch.bmm(c_m, t_m.transpose(1, 2))  # [N, k, k]
-            labels = torch.arange(logits.shape[1], device=logits.device).expand(n, -1)
+            labels = torch.arange(logits.shape[1], device=logits.device).expand(logits.shape[0], -1)
             infonce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
         loss = self.cfg.mse_weight * mse + self.cfg.infonce_weight * infonce
         return loss, mse, infonce
@@ -343,12 +371,15 @@ class MaskedAutoencoder(nn.Module):
                 generator: torch.Generator | None = None) -> MAEOutput:
         """Mask (unless ``mask`` is given), encode, decode, score. ``x: [N, 1, n_mels, T]``."""
         self._check_input(x)
+        k = None  # removed tokens per sample, known without reading the mask when we draw it
         if mask is None:
             mask = self.make_mask(x.shape[0], x.shape[-1], generator=generator, device=x.device)
-        latent = self.forward_encoder(x, mask)
-        recon, cls = self.forward_decoder(latent, mask)
+            rows, cols = self.cfg.grid(x.shape[-1])
+            k = num_masked(rows * cols, self.cfg.mask_ratio)
+        latent = self.forward_encoder(x, mask, n_masked=k)
+        recon, cls = self.forward_decoder(latent, mask, n_masked=k)
         target = self.target_tokens(x)
-        loss, mse, infonce = self.forward_loss(target, recon, cls, mask)
+        loss, mse, infonce = self.forward_loss(target, recon, cls, mask, n_masked=k)
         return MAEOutput(loss, recon, mask, target, mse, infonce)
 
     @torch.no_grad()
