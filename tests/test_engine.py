@@ -5,7 +5,7 @@ import torch
 
 from workbench import models
 from workbench.data import make_source, step_seed
-from workbench.engine import NonFiniteLossError, PretrainConfig, load_history, pretrain, warmup_cosine
+from workbench.engine import DistInfo, NonFiniteLossError, PretrainConfig, load_history, pretrain, warmup_cosine
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +120,104 @@ def test_config_rejects_bad_values():
 def test_unknown_dataset_lists_valid_names(tmp_path, tiny_cfg):
     with pytest.raises(KeyError, match="Valid names: .*fractaldb1k"):
         pretrain(tiny_cfg(tmp_path, dataset="fractal_db"), progress=False)
+
+
+def test_checkpoint_from_before_sharding_resumes_exactly(tmp_path, tiny_cfg):
+    """Old checkpoints lack ``shards_done``/``world_size``: they resume at shard step * accum_steps."""
+    full = pretrain(tiny_cfg(tmp_path / "full", accum_steps=2), progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_3(rec):
+        if rec["step"] == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        pretrain(tiny_cfg(tmp_path / "part", accum_steps=2), progress=False, on_step=stop_after_3)
+    path = tmp_path / "part" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=False)
+    assert ckpt["shards_done"] == 6 and ckpt["world_size"] == 1
+    del ckpt["shards_done"], ckpt["world_size"]
+    torch.save(ckpt, path)
+    resumed = pretrain(tiny_cfg(tmp_path / "part", accum_steps=2, resume=True), progress=False)
+    assert resumed["losses"] == full["losses"]
+
+
+def test_resume_may_toggle_grad_checkpointing_but_not_the_model(tmp_path, tiny_cfg):
+    """Gradient checkpointing changes memory, not the model, so a resumed run may switch it."""
+    full = pretrain(tiny_cfg(tmp_path / "full", steps=4), progress=False)
+    pretrain(tiny_cfg(tmp_path / "part", steps=2), progress=False)
+    resumed = pretrain(tiny_cfg(tmp_path / "part", steps=4, resume=True,
+                                model_overrides={"grad_checkpointing": True}), progress=False)
+    assert resumed["losses"] == pytest.approx(full["losses"], rel=1e-6)
+    with pytest.raises(ValueError, match=r"different model config \(enc_depth\)"):
+        pretrain(tiny_cfg(tmp_path / "part", steps=5, resume=True, model_overrides={"enc_depth": 3}),
+                 progress=False)
+
+
+def test_base_batch_scales_lr_linearly(tmp_path, tiny_cfg, capsys):
+    cfg = tiny_cfg(tmp_path, steps=1, accum_steps=2, lr=1e-3, base_batch=2, warmup_steps=0)
+    assert cfg.global_batch() == 4 and cfg.effective_lr() == pytest.approx(2e-3)
+    assert cfg.effective_lr(world_size=2) == pytest.approx(4e-3)
+    m = pretrain(cfg, progress=False)
+    assert load_history(tmp_path)[0]["lr"] == pytest.approx(2e-3) and m["lr_effective"] == pytest.approx(2e-3)
+    assert ("world size 1 x batch 2 x accum 2 = global batch 4; lr 0.002 (--lr 0.001 x global batch 4 / "
+            "--base-batch 2)") in capsys.readouterr().out
+    with pytest.raises(ValueError, match="base_batch=-1"):
+        tiny_cfg(tmp_path, base_batch=-1)
+
+
+def test_torchrun_environment_is_read_and_checked(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert DistInfo.from_env() == DistInfo(world_size=1, rank=0, local_rank=0)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    info = DistInfo.from_env()
+    assert info == DistInfo(world_size=4, rank=3, local_rank=1) and not info.is_main
+    monkeypatch.delenv("LOCAL_RANK")
+    with pytest.raises(RuntimeError, match="LOCAL_RANK is not: launch multi-process runs with torchrun"):
+        DistInfo.from_env()
+
+
+def test_cli_shortcuts_reach_the_config(tmp_path):
+    from workbench.cli import main
+
+    assert main(["pretrain", "--dataset", "stat_spectrum", "--model", "nano", "--frames", "32", "--steps", "1",
+                 "--batch-size", "2", "--device", "cpu", "--no-progress", "--grad-checkpointing",
+                 "--base-batch", "4", "--out", str(tmp_path)]) == 0
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["model_config"]["grad_checkpointing"] is True
+    assert cfg["pretrain"]["base_batch"] == 4 and cfg["lr_effective"] == pytest.approx(1e-4 * 2 / 4)
+
+
+@pytest.mark.slow
+def test_compiled_run_saves_plain_parameter_names(tmp_path, tiny_cfg):
+    """``compile=True`` trains like eager mode, and its checkpoint loads into an uncompiled model."""
+    eager = pretrain(tiny_cfg(tmp_path / "eager", steps=2), progress=False)
+    compiled = pretrain(tiny_cfg(tmp_path / "compiled", steps=2, compile=True), progress=False)
+    assert compiled["losses"] == pytest.approx(eager["losses"], rel=1e-4)
+    state = torch.load(tmp_path / "compiled" / "checkpoint.pt", weights_only=False)["model"]
+    models.build("nano", frames=32).load_state_dict(state)
+
+
+def test_prefetching_workers_change_nothing_but_speed(tmp_path, tiny_cfg):
+    """Batches are pure functions of their shard id: rendering them ahead in threads, with an
+    interruption and resume in between, gives the same losses and weights as in-loop rendering."""
+    plain = pretrain(tiny_cfg(tmp_path / "plain", accum_steps=2), progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop(rec):
+        if rec["step"] == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        pretrain(tiny_cfg(tmp_path / "ahead", accum_steps=2, data_workers=3), progress=False, on_step=stop)
+    ahead = pretrain(tiny_cfg(tmp_path / "ahead", accum_steps=2, data_workers=2, resume=True), progress=False)
+    assert ahead["losses"] == plain["losses"]
+    a = torch.load(tmp_path / "plain" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "ahead" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
