@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=1024)
     p.add_argument("--names", default="fractaldb1k,shaders1k,stat_spectrum,procedural_audio",
                    help="comma-separated pattern names")
-    p.add_argument("--folder", default="", help="also time an image folder (read and resized on the CPU)")
+    p.add_argument("--folder", default="", help="also time a folder: images (read and resized on the CPU) or a "
+                   "`patterns materialize --format npy` array")
     p.add_argument("--workers", default="0,4", help="comma-separated prefetch worker counts")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--rounds", type=int, default=1, help="repeat every measurement, keep the median")

@@ -49,3 +49,55 @@ def test_prefetcher_on_cuda_matches_direct_generation():
     for shard, x in Prefetcher(source, 4, range(4), workers=2):
         assert x.device.type == "cuda"
         assert torch.allclose(x, source.batch(shard, 4))
+
+
+def test_npy_materialisation_trains_like_the_generator_it_froze(tmp_path):
+    """``fmt="npy"`` stores the generator's samples exactly (up to 8-bit quantisation); the array
+    source serves them normalised with the generator's statistics, deterministically per shard,
+    and an unfinished array is refused by name."""
+    import json
+
+    from workbench import patterns
+    from workbench.patterns.materialize import materialize
+
+    out = materialize("stat_spectrum", 10, tmp_path / "arr", frames=32, batch_size=4, fmt="npy", progress=False)
+    images = __import__("numpy").load(out / "images.npy")
+    first = patterns.generate("stat_spectrum", 4, seed=0, frames=32)
+    assert images.shape == (10, 128, 32)
+    assert torch.allclose(torch.from_numpy(images[:4]).float()[:, None] / 255, first, atol=0.5 / 255 + 1e-6)
+    src = make_source(str(out), frames=32, seed=1)
+    gen = make_source("stat_spectrum", frames=32)
+    assert (src.stats.mean, src.stats.std) == (gen.stats.mean, gen.stats.std)
+    a, b = src.batch(3, 4), src.batch(3, 4)
+    assert a.shape == (4, 1, 128, 32) and torch.equal(a, b) and not torch.equal(a, src.batch(4, 4))
+    with pytest.raises(ValueError, match="frames"):
+        make_source(str(out), frames=64)
+    manifest = json.loads((out / "materialize.json").read_text())
+    (out / "materialize.json").write_text(json.dumps({**manifest, "complete": False}))
+    with pytest.raises(ValueError, match="unfinished"):
+        make_source(str(out), frames=32)
+
+
+def test_npy_materialisation_resumes_after_an_interruption(tmp_path, monkeypatch):
+    from workbench import patterns
+    from workbench.patterns import materialize as mat
+
+    full = mat.materialize("stat_spectrum", 40, tmp_path / "full", frames=16, batch_size=2, fmt="npy", progress=False)
+    calls = {"n": 0}
+    real = patterns.generate_with_labels
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 18:  # after the first progress record (every 16 batches)
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(patterns, "generate_with_labels", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        mat.materialize("stat_spectrum", 40, tmp_path / "part", frames=16, batch_size=2, fmt="npy", progress=False)
+    rendered = []
+    monkeypatch.setattr(patterns, "generate_with_labels", lambda *a, **k: rendered.append(k["seed"]) or real(*a, **k))
+    part = mat.materialize("stat_spectrum", 40, tmp_path / "part", frames=16, batch_size=2, fmt="npy", progress=False)
+    np = __import__("numpy")
+    assert np.array_equal(np.load(full / "images.npy"), np.load(part / "images.npy"))
+    assert rendered == [mat.batch_seed(0, b) for b in range(16, 20)]  # only the batches not yet recorded

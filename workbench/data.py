@@ -4,6 +4,8 @@
 
 * a registered pattern name (``fractaldb``, ``shaders1k``, ``procedural_audio``, ...),
 * a folder of PNG/JPG images (e.g. a downloaded Shaders21k or a materialised pattern folder),
+* a folder written by ``materialize(..., fmt="npy")`` (one memory-mapped uint8 array: the fast
+  path for GPU pre-training on generators slower than the model),
 * ``audio:SPEC`` for log-mels of real or embedded audio (``audio:synth_sounds``, ``audio:/path``),
   served by :func:`workbench.audio.datasets.pretrain_source`.
 
@@ -115,19 +117,67 @@ class FolderSource:
             self.stats = compute_norm_stats(self.dataset[int(i)][0] for i in idx)
 
     def indices(self, step: int, batch_size: int, rank: int = 0) -> list[int]:
-        """Dataset indices of a batch: position ``step * batch_size + j`` of rank ``rank``'s stream,
-        where each epoch of the stream is a fresh seeded permutation."""
-        n = len(self.dataset)
-        out = []
-        for j in range(batch_size):
-            epoch, k = divmod(step * batch_size + j, n)
-            g = torch.Generator().manual_seed(step_seed(self.seed, epoch, rank))
-            out.append(int(torch.randperm(n, generator=g)[k]))
-        return out
+        return stream_indices(len(self.dataset), self.seed, step, batch_size, rank)
 
     def batch(self, step: int, batch_size: int, *, rank: int = 0) -> torch.Tensor:
         x = torch.stack([self.dataset[i][0] for i in self.indices(step, batch_size, rank)])
         return normalize(x, self.stats).to(self.device)
+
+
+def stream_indices(n: int, seed: int, step: int, batch_size: int, rank: int = 0) -> list[int]:
+    """Indices of a batch drawn from a finite dataset of ``n`` items: positions
+    ``step * batch_size + j`` of a stream whose every epoch is a fresh seeded permutation."""
+    out: list[int] = []
+    perms: dict[int, torch.Tensor] = {}
+    for j in range(batch_size):
+        epoch, k = divmod(step * batch_size + j, n)
+        if epoch not in perms:
+            perms[epoch] = torch.randperm(n, generator=torch.Generator().manual_seed(step_seed(seed, epoch, rank)))
+        out.append(int(perms[epoch][k]))
+    return out
+
+
+@dataclass
+class ArraySource:
+    """A materialised ``images.npy`` (uint8 ``[N, 128, T]``, memory-mapped), sampled like a folder.
+
+    Reading rows of a memory-mapped array costs a copy, not a decode, so this keeps up with a
+    ``base`` model on a GPU where most generators cannot; batches are pinned and copied
+    asynchronously, then scaled and normalised on the device.
+    """
+
+    root: Path
+    frames: int
+    seed: int
+    device: torch.device
+    stats: NormStats | None = None
+
+    def __post_init__(self) -> None:
+        import numpy as np
+
+        manifest = json.loads((self.root / "materialize.json").read_text())
+        if not manifest.get("complete"):
+            raise ValueError(f"{self.root} is an unfinished materialisation: rerun the same "
+                             "`patterns materialize` command to complete it")
+        self.images = np.load(self.root / "images.npy", mmap_mode="r")
+        if self.images.shape[-1] != self.frames:
+            raise ValueError(f"{self.root} holds {self.images.shape[-1]}-frame samples, not frames={self.frames}; "
+                             "materialise it again with --frames or train with the matching --frames")
+        self.name = str(self.root)
+        if self.stats is None:
+            self.stats = NormStats(mean=manifest["norm_stats"]["mean"], std=manifest["norm_stats"]["std"])
+
+    def batch(self, step: int, batch_size: int, *, rank: int = 0) -> torch.Tensor:
+        import numpy as np
+
+        idx = np.asarray(stream_indices(len(self.images), self.seed, step, batch_size, rank))
+        order = np.argsort(idx)  # read the file in ascending order, then restore the batch order
+        rows = np.empty((batch_size, *self.images.shape[1:]), dtype=np.uint8)
+        rows[order] = self.images[idx[order]]
+        x = torch.from_numpy(rows)[:, None]
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        return normalize(x.to(self.device).float() / 255.0, self.stats)
 
 
 def make_source(dataset: str, *, frames: int = 1024, seed: int = 0,
@@ -141,6 +191,8 @@ def make_source(dataset: str, *, frames: int = 1024, seed: int = 0,
     if patterns.is_registered(dataset):
         return PatternSource(dataset, frames=frames, seed=seed, device=device)
     path = Path(dataset).expanduser()
+    if (path / "images.npy").exists():
+        return ArraySource(path, frames=frames, seed=seed, device=device)
     if path.is_dir():
         return FolderSource(path, frames=frames, seed=seed, device=device)
     patterns.get(dataset)  # raises the KeyError that lists every valid name

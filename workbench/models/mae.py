@@ -57,7 +57,7 @@ class MAEConfig:
     mse_weight: float = 10.0
     infonce_weight: float = 1.0
     use_cls: bool = False  # prepend a learned CLS token (for pool="cls" downstream)
-    grad_checkpointing: bool = False  # recompute encoder blocks in backward to save memory
+    grad_checkpointing: bool = False  # recompute encoder and decoder blocks in backward to save memory
 
     def __post_init__(self) -> None:
         if self.tokens not in TOKENS:
@@ -337,7 +337,7 @@ class MaskedAutoencoder(nn.Module):
             full = self.mask_token.to(v.dtype).expand(n, length, -1)
             full = full.scatter(1, keep[..., None].expand(-1, -1, v.shape[-1]), v)
             h = full + sincos_1d(length, self.cfg.dec_dim, v.device).to(v.dtype)
-            h = self.decoder_norm(self._run_blocks(self.decoder_blocks, h, False))
+            h = self.decoder_norm(self._run_blocks(self.decoder_blocks, h, self.cfg.grad_checkpointing))
         return self.head_recon(h), self.head_cls(h)
 
     def target_tokens(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,12 @@ function of ``(name, seed, frames, batch_size)``; the first batch is exactly
 interrupted run resumes where it stopped (images are written to a temporary name and renamed, so a
 file that exists is complete). ``materialize.json`` records the name, seed, frames, batch size,
 count, labels and the dataset's normalisation statistics.
+
+``fmt="npy"`` writes the same samples as one array instead, ``images.npy`` (uint8
+``[num, 128, frames]``, memory-mapped) plus ``labels.npy`` (int64, -1 without categories): the
+format for GPU pre-training, where decoding thousands of PNGs per second would starve the model.
+:class:`workbench.data.ArraySource` reads it; resumption continues after the last batch recorded
+in the manifest's ``batches_done``.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FORMATS = ("png", "bmp")  # lossless formats ImageFolder reads; JPEG would break the round trip
+FORMATS = ("png", "bmp", "npy")  # lossless: JPEG would break the round trip; npy = one memory-mapped array
 MANIFEST = "materialize.json"
 _SEED_STRIDE = 1_000_003  # batch b uses seed + b * stride: batch 0 is generate(name, bs, seed=seed)
 
@@ -110,6 +116,10 @@ def materialize(name: str, num: int, out_dir: str | Path, *, seed: int = 0, fram
     _check_manifest(out / MANIFEST, manifest)
 
     labelled = spec.num_classes is not None
+    if fmt == "npy":
+        _materialize_array(spec, num, out, manifest, seed=seed, device=device, progress=progress)
+        return _finish(spec, num, out, manifest, frames=frames, device=device, stats_samples=stats_samples,
+                       labels_present=None)
     (out / MANIFEST).write_text(json.dumps({**manifest, "complete": False}, indent=2) + "\n")
     existing = _existing_samples(out, fmt)
     bar = None
@@ -138,14 +148,54 @@ def materialize(name: str, num: int, out_dir: str | Path, *, seed: int = 0, fram
             bar.update(count)
     if bar is not None:
         bar.close()
+    labels_present = {p.parent.name for i, p in existing.items() if i < num and p.parent != out}
+    return _finish(spec, num, out, manifest, frames=frames, device=device, stats_samples=stats_samples,
+                   labels_present=len(labels_present) if labelled else None)
 
+
+def _finish(spec, num: int, out: Path, manifest: dict, *, frames: int, device, stats_samples: int | None,
+            labels_present: int | None) -> Path:
+    """Add the normalisation statistics and mark the manifest complete."""
     from workbench.data import STATS_SAMPLES, STATS_SEED, pattern_stats
 
     stats_samples = STATS_SAMPLES if stats_samples is None else stats_samples
     stats = pattern_stats(spec.name, frames=frames, device=device, n=stats_samples)
-    labels_present = {p.parent.name for i, p in existing.items() if i < num and p.parent != out}
-    manifest.update(count=num, complete=True, labels_present=len(labels_present) if labelled else None,
+    manifest.update(count=num, complete=True, labels_present=labels_present,
                     norm_stats={"mean": stats.mean, "std": stats.std, "samples": stats_samples,
                                 "seed": STATS_SEED})
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return out
+
+
+def _materialize_array(spec, num: int, out: Path, manifest: dict, *, seed: int, device, progress: bool) -> None:
+    """The ``fmt="npy"`` layout: render batch by batch into memory-mapped ``images.npy``/``labels.npy``."""
+    from workbench import patterns
+
+    bs, frames = manifest["batch_size"], manifest["frames"]
+    old = json.loads((out / MANIFEST).read_text()) if (out / MANIFEST).exists() else {}
+    done = old.get("batches_done", 0) if old.get("count_target") == num else 0
+    mode = "r+" if done and (out / "images.npy").exists() else "w+"
+    images = np.lib.format.open_memmap(out / "images.npy", mode=mode, dtype=np.uint8, shape=(num, 128, frames))
+    labels = np.lib.format.open_memmap(out / "labels.npy", mode=mode, dtype=np.int64, shape=(num,))
+    n_batches = -(-num // bs)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=num, initial=min(done * bs, num), desc=f"materialize {spec.name}", unit="img")
+    for b in range(done, n_batches):
+        start = b * bs
+        count = min(bs, num - start)
+        batch = patterns.generate_with_labels(spec.name, bs, seed=batch_seed(seed, b), frames=frames, device=device)
+        images[start:start + count] = _quantise(batch.images[:count])
+        labels[start:start + count] = (batch.labels[:count].cpu().numpy() if batch.labels is not None else -1)
+        if b % 16 == 15 or b == n_batches - 1:  # record progress only for data that reached the file
+            images.flush()
+            labels.flush()
+            (out / MANIFEST).write_text(json.dumps({**manifest, "complete": False, "count_target": num,
+                                                    "batches_done": b + 1}, indent=2) + "\n")
+        if bar is not None:
+            bar.update(count)
+    if bar is not None:
+        bar.close()
+    del images, labels
