@@ -221,3 +221,12 @@ def test_prefetching_workers_change_nothing_but_speed(tmp_path, tiny_cfg):
     a = torch.load(tmp_path / "plain" / "checkpoint.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "ahead" / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.gpu
+def test_resume_on_cuda_restores_rng_states(tmp_path, tiny_cfg):
+    """torch.load(map_location="cuda") moves the saved RNG byte tensors to the GPU; resuming must
+    put them back on the CPU (this failed on an H100 before the fix)."""
+    pretrain(tiny_cfg(tmp_path, steps=6, device="cuda"), progress=False, on_step=None)
+    m = pretrain(tiny_cfg(tmp_path, steps=8, device="cuda", resume=True), progress=False)
+    assert len(m["losses"]) == 8

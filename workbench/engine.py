@@ -195,13 +195,14 @@ def _rng_state() -> dict:
 
 
 def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    # RNG states are CPU byte tensors; torch.load(map_location="cuda") moves them, so move them back.
+    torch.set_rng_state(state["torch"].cpu())
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         # A checkpoint from a machine with more GPUs restores the states of the devices seen here.
         for i, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
-            torch.cuda.set_rng_state(cuda_state, i)
+            torch.cuda.set_rng_state(cuda_state.cpu(), i)
 
 
 def load_history(run_dir: str | Path) -> list[dict]:
