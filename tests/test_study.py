@@ -49,3 +49,27 @@ def test_missing_results_are_explained(tmp_path):
                                          "metric": "loss", "value": 1.0, "seed": 0}])
     with pytest.raises(ValueError, match="no rows with metric=.test_accuracy."):
         load_results(tmp_path / "r.csv")
+
+
+def test_source_comparison_groups_seeds_by_kind(tmp_path):
+    from workbench.study import compare_sources, plot_source_comparison, source_kind
+
+    assert [source_kind(s) for s in ("none", "fractaldb", "procedural_audio_fm", "audio:synth_sounds")] == [
+        "scratch", "image pattern", "procedural audio", "real audio"]
+    rows = []
+    for seed in (0, 1):
+        for src, acc in (("none", 0.4), ("fractaldb", 0.5), ("procedural_audio", 0.55), ("audio:synth_sounds", 0.6)):
+            for fold in (1, 2):  # folds average first
+                rows.append({"pretrain_dataset": src, "task": "t", "protocol": "linear", "fold": fold,
+                             "metric": "test_accuracy", "value": acc + 0.01 * seed + 0.02 * fold, "seed": seed})
+    rows.append({**rows[0], "task": "other"})
+    path = tmp_path / "r.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    table = compare_sources(path, task="t")
+    assert len(table) == 8
+    means = table.groupby("kind")["value"].mean()
+    assert means["scratch"] == pytest.approx(0.435) and means["real audio"] == pytest.approx(0.635)
+    fig = plot_source_comparison(table)
+    assert len(fig.axes[0].patches) == 4
+    with pytest.raises(ValueError, match="no test_accuracy rows"):
+        compare_sources(path, task="missing")

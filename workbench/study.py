@@ -122,3 +122,61 @@ def plot_correlation_heatmap(corr: pd.DataFrame, *, value: str = "pearson_r"):
     ax.set_title(f"{value} of each property with downstream accuracy", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+SOURCE_KINDS = ("scratch", "image pattern", "procedural audio", "real audio")
+
+
+def source_kind(pretrain_dataset: str) -> str:
+    """Which family a results row's pre-training source belongs to (see :data:`SOURCE_KINDS`)."""
+    from workbench import patterns
+
+    if pretrain_dataset in ("none", "scratch"):
+        return "scratch"
+    if pretrain_dataset.startswith(("audio:", "audio_")):
+        return "real audio"
+    if patterns.is_registered(pretrain_dataset):
+        return "procedural audio" if patterns.get(pretrain_dataset).kind == "spectrogram" else "image pattern"
+    return "image pattern"  # an image folder
+
+
+def compare_sources(path: str | Path, *, task: str, protocol: str = "linear",
+                    metric: str = "test_accuracy") -> pd.DataFrame:
+    """Per-seed results of one task and protocol with each row's :func:`source_kind`: the table
+    behind the scratch / image pattern / procedural audio / real audio comparison."""
+    df = pd.read_csv(path)
+    df = df[(df["metric"] == metric) & (df["task"] == task) & (df["protocol"] == protocol)]
+    if df.empty:
+        raise ValueError(f"{path} has no {metric} rows for task={task!r}, protocol={protocol!r}")
+    per_seed = df.groupby(["pretrain_dataset", "seed"], as_index=False)["value"].mean()  # folds first
+    per_seed["kind"] = per_seed["pretrain_dataset"].map(source_kind)
+    return per_seed
+
+
+def plot_source_comparison(per_seed: pd.DataFrame, *, title: str = ""):
+    """Bars (mean over seeds, +- std) per pre-training source, coloured by kind, seeds as dots."""
+    import matplotlib.pyplot as plt
+
+    colours = dict(zip(SOURCE_KINDS, ("#9e9e9e", "#1f77b4", "#2ca02c", "#d62728")))
+    summary = per_seed.groupby(["pretrain_dataset", "kind"], as_index=False)["value"].agg(["mean", "std", "count"])
+    summary["order"] = summary["kind"].map(SOURCE_KINDS.index)
+    summary = summary.sort_values(["order", "mean"]).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(1.4 + 1.1 * len(summary), 3.4))
+    for i, row in summary.iterrows():
+        ax.bar(i, row["mean"], yerr=row["std"] if row["count"] > 1 else 0, color=colours[row["kind"]],
+               capsize=4, label=row["kind"])
+        seeds = per_seed[per_seed["pretrain_dataset"] == row["pretrain_dataset"]]["value"]
+        ax.scatter([i] * len(seeds), seeds, color="black", s=10, zorder=3)
+        top = max(row["mean"] + (row["std"] if row["count"] > 1 else 0), float(seeds.max()))
+        ax.annotate(f"{row['mean']:.3f}", (i, top), ha="center", va="bottom", fontsize=8,
+                    xytext=(0, 3), textcoords="offset points")
+    ax.set_xticks(range(len(summary)), ["scratch" if d == "none" else d for d in summary["pretrain_dataset"]],
+                  rotation=20, ha="right", fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_ylim(0, min(1.0, float(per_seed["value"].max()) + 0.1))
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title or "pre-training source comparison", fontsize=10)
+    fig.tight_layout()
+    return fig
