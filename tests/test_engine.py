@@ -21,6 +21,19 @@ def folder(tmp_path_factory):
     return str(root)
 
 
+def interrupt_after_step_3(cfg: PretrainConfig) -> None:
+    """Run ``cfg`` and kill it by an exception during step 4, after the step-3 checkpoint."""
+    class Stop(Exception):
+        pass
+
+    def stop(rec):
+        if rec["step"] == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        pretrain(cfg, progress=False, on_step=stop)
+
+
 @pytest.fixture
 def tiny_cfg(folder):
     def make(out, **kw):
@@ -53,15 +66,7 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_cfg):
     full = pretrain(tiny_cfg(tmp_path / "full"), progress=False)
     # Interrupted: stop after 3 steps (a run whose total is 3 would change the schedule, so instead
     # train the same 6-step config and kill it via an exception after the step-3 checkpoint).
-    class Stop(Exception):
-        pass
-
-    def stop_after_3(rec):
-        if rec["step"] == 4:
-            raise Stop
-
-    with pytest.raises(Stop):
-        pretrain(tiny_cfg(tmp_path / "part"), progress=False, on_step=stop_after_3)
+    interrupt_after_step_3(tiny_cfg(tmp_path / "part"))
     assert torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=False)["step"] == 3
     resumed = pretrain(tiny_cfg(tmp_path / "part", resume=True), progress=False)
     assert resumed["losses"] == full["losses"]
@@ -125,16 +130,7 @@ def test_unknown_dataset_lists_valid_names(tmp_path, tiny_cfg):
 def test_checkpoint_from_before_sharding_resumes_exactly(tmp_path, tiny_cfg):
     """Old checkpoints lack ``shards_done``/``world_size``: they resume at shard step * accum_steps."""
     full = pretrain(tiny_cfg(tmp_path / "full", accum_steps=2), progress=False)
-
-    class Stop(Exception):
-        pass
-
-    def stop_after_3(rec):
-        if rec["step"] == 4:
-            raise Stop
-
-    with pytest.raises(Stop):
-        pretrain(tiny_cfg(tmp_path / "part", accum_steps=2), progress=False, on_step=stop_after_3)
+    interrupt_after_step_3(tiny_cfg(tmp_path / "part", accum_steps=2))
     path = tmp_path / "part" / "checkpoint.pt"
     ckpt = torch.load(path, weights_only=False)
     assert ckpt["shards_done"] == 6 and ckpt["world_size"] == 1
@@ -206,16 +202,7 @@ def test_prefetching_workers_change_nothing_but_speed(tmp_path, tiny_cfg):
     """Batches are pure functions of their shard id: rendering them ahead in threads, with an
     interruption and resume in between, gives the same losses and weights as in-loop rendering."""
     plain = pretrain(tiny_cfg(tmp_path / "plain", accum_steps=2), progress=False)
-
-    class Stop(Exception):
-        pass
-
-    def stop(rec):
-        if rec["step"] == 4:
-            raise Stop
-
-    with pytest.raises(Stop):
-        pretrain(tiny_cfg(tmp_path / "ahead", accum_steps=2, data_workers=3), progress=False, on_step=stop)
+    interrupt_after_step_3(tiny_cfg(tmp_path / "ahead", accum_steps=2, data_workers=3))
     ahead = pretrain(tiny_cfg(tmp_path / "ahead", accum_steps=2, data_workers=2, resume=True), progress=False)
     assert ahead["losses"] == plain["losses"]
     a = torch.load(tmp_path / "plain" / "checkpoint.pt", weights_only=False)["model"]
