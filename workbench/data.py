@@ -11,7 +11,9 @@
 
 Every source returns, for a global ``step``, a batch ``[B, 1, n_mels, frames]`` normalised to mean
 0 and std 0.5 (AST's convention) with per-dataset statistics. A batch is a pure function of
-``(seed, step, rank)``, which makes resumption exact and keeps ranks on different samples.
+``(seed, shard)``: the engine numbers every micro-batch of every rank with a global shard id and
+passes it as ``step`` (``rank`` stays 0 there), which makes resumption exact, keeps ranks on
+different samples and lets batches be rendered ahead (:class:`Prefetcher`).
 """
 
 from __future__ import annotations
