@@ -1,15 +1,21 @@
 import csv
 import json
+import os
 
 import pytest
 
-from workbench.cli import main
-from workbench.sweep import SweepConfig, sweep
+from workbench.cli import _sweep_config, build_parser, main
+from workbench.sweep import PRESETS, SweepConfig, sweep
+
+DONE_KEYS = {"dataset", "pretrain_dataset", "seed", "task", "protocol", "test_accuracy", "wall_s", "executor",
+             "settings"}
 
 
-def small(out, datasets):
-    return SweepConfig(datasets=datasets, task="synth_sounds", model="nano", steps=2, batch_size=2, frames=32,
-                       epochs=1, seeds="0", scratch=False, device="cpu", out_dir=str(out))
+def small(out, datasets, **overrides):
+    """A seconds-long sweep, in-process unless ``executor="papermill"`` is given."""
+    return SweepConfig(**{"datasets": datasets, "task": "synth_sounds", "model": "nano", "steps": 2,
+                          "batch_size": 2, "frames": 32, "epochs": 1, "seeds": "0", "scratch": False,
+                          "device": "cpu", "out_dir": str(out), "executor": "python", **overrides})
 
 
 def rows(path):
@@ -17,7 +23,6 @@ def rows(path):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.notebooks
 def test_interrupted_sweep_resumes_without_repeating_work(tmp_path):
     first = sweep(small(tmp_path, "fractaldb"), progress=False)  # the sweep was stopped after one dataset
     assert [r["skipped"] for r in first] == [False]
@@ -30,11 +35,92 @@ def test_interrupted_sweep_resumes_without_repeating_work(tmp_path):
     table = rows(tmp_path / "results.csv")
     assert len(table) == 2 * n_rows  # the finished dataset's rows were not written again
     assert {r["pretrain_dataset"] for r in table} == {"fractaldb", "stat_spectrum"}
-    assert (tmp_path / "stat_spectrum_seed0" / "02_pretrain.ipynb").exists()
     assert json.loads((tmp_path / "stat_spectrum_seed0" / "done.json").read_text())["test_accuracy"] is not None
 
 
 def test_unknown_dataset_fails_before_any_work(tmp_path, capsys):
     assert main(["sweep", "--datasets", "fractaldb,nope", "--out", str(tmp_path)]) == 2
     assert "unknown pattern dataset 'nope'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_python_executor_runs_patterns_and_audio_sources(tmp_path):
+    records = sweep(small(tmp_path, "fractaldb,audio:synth_sounds"), progress=False)
+    assert [(r["dataset"], r["pretrain_dataset"], r["skipped"]) for r in records] == [
+        ("fractaldb1k", "fractaldb", False), ("audio_synth_sounds", "audio:synth_sounds", False)]
+    for run in ("fractaldb1k_seed0", "audio_synth_sounds_seed0"):
+        done = json.loads((tmp_path / run / "done.json").read_text())
+        assert set(done) == DONE_KEYS and done["executor"] == "python" and 0 <= done["test_accuracy"] <= 1
+        assert done["settings"]["steps"] == 2
+        assert "heldout_loss" in json.loads((tmp_path / run / "pretrain" / "metrics.json").read_text())
+        assert not list((tmp_path / run).glob("*.ipynb"))
+    table = rows(tmp_path / "results.csv")
+    assert [(r["pretrain_dataset"], r["metric"], r["pretrain_step"]) for r in table] == [
+        ("fractaldb", "test_accuracy", "2"), ("audio:synth_sounds", "test_accuracy", "2")]
+
+    again = sweep(small(tmp_path, "fractaldb,audio:synth_sounds"), progress=False)
+    assert [r["skipped"] for r in again] == [True, True]
+    with pytest.raises(ValueError, match="steps 2 there, 3 now"):  # other settings never reuse these runs
+        sweep(small(tmp_path, "fractaldb", steps=3), progress=False)
+    assert len(rows(tmp_path / "results.csv")) == 2
+
+
+@pytest.mark.notebooks
+def test_python_executor_writes_what_the_notebooks_write(tmp_path):
+    for executor in ("papermill", "python"):
+        sweep(small(tmp_path / executor, "stat_spectrum", executor=executor), progress=False)
+    nb, py = (tmp_path / e / "stat_spectrum_seed0" for e in ("papermill", "python"))
+    assert (nb / "02_pretrain.ipynb").exists() and not (py / "02_pretrain.ipynb").exists()
+    done = [json.loads((run / "done.json").read_text()) for run in (nb, py)]
+    assert set(done[0]) == set(done[1]) == DONE_KEYS
+    assert done[0]["settings"] == done[1]["settings"]
+    assert done[1]["test_accuracy"] == pytest.approx(done[0]["test_accuracy"], abs=1e-6)
+
+    def config(run, part, section):
+        c = json.loads((run / part / "config.json").read_text())[section]
+        return {k: v for k, v in c.items() if k not in ("out_dir", "init", "results_csv")}
+
+    assert config(py, "pretrain", "pretrain") == config(nb, "pretrain", "pretrain")
+    assert config(py, "downstream", "finetune") == config(nb, "downstream", "finetune")
+    metrics = [json.loads((run / "pretrain" / "metrics.json").read_text()) for run in (nb, py)]
+    assert set(metrics[0]) == set(metrics[1])
+    assert metrics[1]["final_loss"] == pytest.approx(metrics[0]["final_loss"], rel=1e-5)
+    table = [rows(tmp_path / e / "results.csv") for e in ("papermill", "python")]
+    same = lambda r: {k: v for k, v in r.items() if k not in ("time", "init", "out_dir")}  # noqa: E731
+    assert [same(r) for r in table[1]] == [same(r) for r in table[0]]
+
+
+def test_pool_size_reaches_the_runs_and_is_restored(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("WORKBENCH_CACHE", str(cache))
+    sweep(small(tmp_path / "sweep", "featvis_random", pool_size=3), progress=False)
+    assert [p.name for p in (cache / "feature_vis").glob("pool_*")] and all(
+        "_n3_" in p.name for p in (cache / "feature_vis").glob("pool_*"))
+    assert os.environ["WORKBENCH_POOL_SIZE"] == "4"  # conftest's value, back after the sweep
+    assert json.loads((tmp_path / "sweep" / "sweep.json").read_text())["pool_size"] == 3
+
+
+def test_presets_resolve_and_flags_override_them():
+    args = build_parser().parse_args(["sweep", "--preset", "cpu", "--steps", "7", "--no-scratch"])
+    cfg = _sweep_config(args)
+    assert (cfg.preset, cfg.steps, cfg.scratch) == ("cpu", 7, False)
+    assert {k: getattr(cfg, k) for k in PRESETS["cpu"] if k != "steps"} == {
+        k: v for k, v in PRESETS["cpu"].items() if k != "steps"}
+    assert cfg.executor == "papermill"  # the default, which no preset changes
+    plain = _sweep_config(build_parser().parse_args(["sweep"]))
+    assert plain == SweepConfig()
+    gpu = SweepConfig.from_preset("gpu", executor="python")
+    assert (gpu.model, gpu.frames, gpu.executor) == ("tiny", 1024, "python")
+    with pytest.raises(KeyError, match="valid presets: cpu, gpu"):
+        SweepConfig.from_preset("laptop")
+
+
+def test_bad_audio_spec_fails_before_any_work_naming_the_tasks(tmp_path, capsys):
+    assert main(["sweep", "--datasets", "fractaldb,audio:synth_sound", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "audio:synth_sound" in err and "synth_sounds, spoken_digits" in err and "esc50" in err
+    assert main(["sweep", "--datasets", "audio:esc50", "--out", str(tmp_path)]) == 2
+    assert "audio:esc50:ROOT" in capsys.readouterr().err
+    assert main(["sweep", "--datasets", "fractaldb,fractaldb1k", "--out", str(tmp_path)]) == 2
+    assert "given twice" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())

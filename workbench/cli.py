@@ -3,6 +3,7 @@ that the notebooks call too.
 
     python -m workbench pretrain --dataset fractaldb --model tiny --steps 200 --out runs/fdb
     python -m workbench pretrain --dataset fractaldb --out runs/fdb --steps 400 --resume
+    torchrun --nproc_per_node 4 -m workbench pretrain --dataset fractaldb --model base --out runs/fdb4
     python -m workbench patterns list
     python -m workbench patterns materialize shaders1k --num 1000 --out data/shaders1k
     python -m workbench models
@@ -43,13 +44,21 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=d.frames, help="input width in 10 ms frames")
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--accum-steps", type=int, default=d.accum_steps)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--accum-steps", type=int, default=d.accum_steps,
+                   help="micro-batches per update and process (global batch = batch size x accum x processes)")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak lr, or the base lr when --base-batch > 0")
+    p.add_argument("--base-batch", type=int, default=d.base_batch,
+                   help="0: use --lr as given; >0: peak lr = lr x global batch / base batch (MAE's linear rule)")
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--grad-clip", type=float, default=d.grad_clip)
     p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"])
-    p.add_argument("--device", default=d.device)
+    p.add_argument("--device", default=d.device, help="under torchrun, CUDA means cuda:LOCAL_RANK")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model's forward")
+    p.add_argument("--grad-checkpointing", action="store_true",
+                   help="recompute transformer blocks in backward to save memory (= --set grad_checkpointing=true)")
+    p.add_argument("--data-workers", type=int, default=d.data_workers,
+                   help="threads rendering batches ahead of the training step (0: in the loop)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
     p.add_argument("--out", default=d.out_dir, help="run folder (config.json, metrics, checkpoint.pt)")
@@ -61,18 +70,23 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_pretrain(args: argparse.Namespace) -> int:
-    from workbench.engine import PretrainConfig, pretrain
+    """Single process, or one rank of ``torchrun --nproc_per_node N -m workbench pretrain ...``."""
+    from workbench.engine import DistInfo, PretrainConfig, pretrain
 
+    overrides = dict(args.model_overrides)
+    if args.grad_checkpointing:
+        overrides["grad_checkpointing"] = True
     cfg = PretrainConfig(
         dataset=args.dataset, model=args.model, tokens=args.tokens, masking=args.masking,
-        mask_ratio=args.mask_ratio, frames=args.frames, model_overrides=dict(args.model_overrides),
+        mask_ratio=args.mask_ratio, frames=args.frames, model_overrides=overrides,
         steps=args.steps, batch_size=args.batch_size, accum_steps=args.accum_steps, lr=args.lr,
-        warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-        precision=args.precision, device=args.device, seed=args.seed, out_dir=args.out,
-        ckpt_every=args.ckpt_every, resume=args.resume,
+        base_batch=args.base_batch, warmup_steps=args.warmup_steps, weight_decay=args.weight_decay,
+        grad_clip=args.grad_clip, precision=args.precision, device=args.device, compile=args.compile,
+        data_workers=args.data_workers, seed=args.seed, out_dir=args.out, ckpt_every=args.ckpt_every, resume=args.resume,
     )
     metrics = pretrain(cfg, progress=not args.no_progress)
-    print(json.dumps({k: v for k, v in metrics.items() if k != "losses"}, indent=2))
+    if DistInfo.from_env().is_main:
+        print(json.dumps({k: v for k, v in metrics.items() if k != "losses"}, indent=2))
     return 0
 
 
@@ -89,6 +103,9 @@ def _add_patterns(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--frames", type=int, default=1024)
     m.add_argument("--batch-size", type=int, default=64)
+    m.add_argument("--format", default="png", choices=["png", "bmp", "npy"],
+                   help="image files, or one memory-mapped uint8 array (npy: fastest to train from)")
+    m.add_argument("--device", default="cpu", help="where to render (cuda renders most families faster)")
     m.set_defaults(handler=_run_materialize)
 
 
@@ -107,8 +124,8 @@ def _run_materialize(args: argparse.Namespace) -> int:
     from workbench.patterns.materialize import materialize
 
     path = materialize(args.name, args.num, args.out, seed=args.seed, frames=args.frames,
-                       batch_size=args.batch_size)
-    print(f"wrote {args.num} images to {path}")
+                       batch_size=args.batch_size, fmt=args.format, device=args.device)
+    print(f"wrote {args.num} {'samples' if args.format == 'npy' else 'images'} to {path}")
     return 0
 
 
@@ -162,36 +179,52 @@ def _run_finetune(args: argparse.Namespace) -> int:
 
 
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
-    from workbench.sweep import SweepConfig
+    from workbench.sweep import EXECUTORS, PRESETS, SweepConfig, preset_help
 
     d = SweepConfig()
+    # No argparse defaults: what is not given comes from --preset, then from SweepConfig.
+    keep = argparse.SUPPRESS
     p = sub.add_parser("sweep", help="pre-train on each dataset, then evaluate downstream (resumable)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--datasets", default=d.datasets, help="comma-separated names or folders, or 'all'")
-    p.add_argument("--task", default=d.task)
-    p.add_argument("--protocol", default=d.protocol, choices=["linear", "finetune"])
-    p.add_argument("--model", default=d.model)
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--frames", type=int, default=d.frames)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--seeds", default=d.seeds, help="comma-separated seeds")
-    p.add_argument("--no-scratch", action="store_true", help="skip the randomly initialised baseline")
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--out", default=d.out_dir)
-    p.add_argument("--results", default=d.results_csv, help="results CSV (default OUT/results.csv)")
+                       description=f"Presets (explicit flags override them): {preset_help()}.")
+    p.add_argument("--preset", default=keep, choices=list(PRESETS),
+                   help="named study size; its values are listed above")
+    p.add_argument("--datasets", default=keep, help="comma-separated pattern names, image folders, audio:TASK, "
+                   f"audio:TASK:ROOT or audio:/folder; 'all' = the paper's 17 (default {d.datasets})")
+    p.add_argument("--task", default=keep, help=f"downstream task (default {d.task})")
+    p.add_argument("--protocol", default=keep, choices=["linear", "finetune"], help=f"(default {d.protocol})")
+    p.add_argument("--model", default=keep, help=f"model preset (default {d.model})")
+    p.add_argument("--steps", type=int, default=keep, help=f"pre-training steps (default {d.steps})")
+    p.add_argument("--batch-size", type=int, default=keep, help=f"(default {d.batch_size})")
+    p.add_argument("--frames", type=int, default=keep, help=f"pre-training input width (default {d.frames})")
+    p.add_argument("--lr", type=float, default=keep, help=f"pre-training peak learning rate (default {d.lr})")
+    p.add_argument("--epochs", type=int, default=keep, help=f"downstream epochs (default {d.epochs})")
+    p.add_argument("--seeds", default=keep, help=f"comma-separated seeds (default {d.seeds})")
+    p.add_argument("--no-scratch", dest="scratch", action="store_false", default=keep,
+                   help="skip the randomly initialised baseline")
+    p.add_argument("--pool-size", type=int, default=keep,
+                   help="feature-vis pool size for the runs (default: $WORKBENCH_POOL_SIZE or 1024)")
+    p.add_argument("--executor", default=keep, choices=list(EXECUTORS),
+                   help=f"papermill: run and keep the notebooks; python: in-process (default {d.executor})")
+    p.add_argument("--device", default=keep, help=f"(default {d.device})")
+    p.add_argument("--out", dest="out_dir", default=keep, help=f"(default {d.out_dir})")
+    p.add_argument("--results", dest="results_csv", default=keep, help="results CSV (default OUT/results.csv)")
     p.set_defaults(handler=_run_sweep)
 
 
-def _run_sweep(args: argparse.Namespace) -> int:
-    from workbench.sweep import SweepConfig, sweep
+def _sweep_config(args: argparse.Namespace):
+    """The SweepConfig to run: its defaults, then the --preset's values, then the flags given."""
+    from dataclasses import fields
 
-    cfg = SweepConfig(datasets=args.datasets, task=args.task, protocol=args.protocol, model=args.model,
-                      steps=args.steps, batch_size=args.batch_size, frames=args.frames, lr=args.lr,
-                      epochs=args.epochs, seeds=args.seeds, scratch=not args.no_scratch, device=args.device,
-                      out_dir=args.out, results_csv=args.results)
-    for rec in sweep(cfg):
+    from workbench.sweep import SweepConfig
+
+    given = {f.name: getattr(args, f.name) for f in fields(SweepConfig) if hasattr(args, f.name)}
+    return SweepConfig.from_preset(given.pop("preset", ""), **given)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from workbench.sweep import sweep
+
+    for rec in sweep(_sweep_config(args)):
         state = "skipped (done before)" if rec["skipped"] else f"{rec['wall_s']:.0f} s"
         print(f"{rec['dataset']:28s} seed {rec['seed']}  test_accuracy {rec['test_accuracy']}  {state}")
     return 0

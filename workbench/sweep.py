@@ -1,32 +1,64 @@
-"""Sweep: pre-train on each pattern dataset, then evaluate downstream, through the notebooks.
+"""Sweep: pre-train on each dataset, then evaluate downstream, through the notebooks or in-process.
 
-Each (dataset, seed) run executes ``02_pretrain.ipynb`` and then ``05_downstream.ipynb`` with
-papermill; the executed notebooks are kept in the run's folder, so every number in the results
-CSV can be traced to the notebook that produced it. A finished run leaves ``done.json`` and is
-skipped next time; an interrupted pre-training resumes from its last checkpoint (the notebook
-runs with ``resume=True``), so a killed sweep continues where it stopped.
+Each (dataset, seed) run pre-trains as ``02_pretrain.ipynb`` does and evaluates as
+``05_downstream.ipynb`` does. With ``executor="papermill"`` (the default) the two notebooks run
+and stay in the run's folder, so every number in the results CSV can be traced to the notebook
+that produced it; ``executor="python"`` calls :func:`workbench.engine.pretrain` and
+:func:`workbench.finetune.finetune` with the same parameters (for machines without Jupyter, and
+faster), writing the same run folders, ``done.json`` and results rows, without the figures.
 
-    python -m workbench sweep --datasets all --task spoken_digits --model nano --steps 300
+A finished run leaves ``done.json`` and is skipped next time; an interrupted pre-training resumes
+from its last checkpoint (``resume=True``), so a killed sweep continues where it stopped. The
+settings that change a run's result (:data:`RUN_SETTINGS`) are saved in ``sweep.json`` and in
+every ``done.json``; a sweep into a folder made with other settings stops before any work instead
+of mixing the two.
+
+Datasets: pattern names (``all`` = the paper's 17), image folders, ``audio:TASK`` (pre-training on
+a downstream task's own audio, the audio-MAE baseline), ``audio:TASK:ROOT`` or ``audio:/folder``.
+:data:`PRESETS` hold named study sizes; explicit values override them.
+
+    python -m workbench sweep --preset cpu --datasets all,audio:synth_sounds --out runs/sweep_cpu
+    python -m workbench sweep --preset gpu --executor python --device cuda --out runs/sweep_gpu
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Iterator
 
 from workbench import patterns
+from workbench.io import atomic_write_json
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SCRATCH = "scratch"
+EXECUTORS = ("papermill", "python")
+POOL_SIZE_ENV = "WORKBENCH_POOL_SIZE"  # read by workbench.patterns.feature_vis
+# Settings that change what a run computes; a run folder is reused only when they all match.
+RUN_SETTINGS = ("task", "protocol", "model", "steps", "batch_size", "frames", "lr", "epochs", "pool_size")
+
+PRESETS: dict[str, dict] = {
+    # The 17 paper datasets + scratch in under an hour on 2 shared CPU cores, papermill included
+    # (measured: README). 112 frames = the 1 s synth_sounds clips; a 256-image feature-vis pool
+    # takes ~5 minutes to build instead of ~20.
+    "cpu": {"task": "synth_sounds", "model": "nano", "steps": 300, "batch_size": 8, "frames": 112,
+            "lr": 5e-4, "epochs": 20, "pool_size": 256},
+    # One GPU: the ViT-Ti encoder on the paper's 10.24 s inputs, 64k samples per dataset.
+    "gpu": {"task": "synth_sounds", "model": "tiny", "steps": 2000, "batch_size": 32, "frames": 1024,
+            "lr": 2e-4, "epochs": 50, "pool_size": 1024},
+}
 
 
 @dataclass
 class SweepConfig:
     """What a sweep runs; saved as ``sweep.json`` in ``out_dir``."""
 
-    datasets: str = "all"  # comma-separated pattern names / folders, or "all" (the paper's 17)
+    datasets: str = "all"  # comma-separated pattern names / folders / audio:SPEC; "all" = the paper's 17
     task: str = "synth_sounds"  # downstream task (see workbench.audio.datasets)
     protocol: str = "linear"  # "linear" | "finetune"
     model: str = "nano"  # model preset for pre-training and for the scratch baseline
@@ -37,9 +69,23 @@ class SweepConfig:
     epochs: int = 20  # downstream epochs
     seeds: str = "0"  # comma-separated seeds; each dataset runs once per seed
     scratch: bool = True  # also evaluate a randomly initialised encoder (the baseline)
+    pool_size: int = 0  # feature-vis pool size ($WORKBENCH_POOL_SIZE of the runs); 0: the environment's
+    executor: str = "papermill"  # "papermill" (executed notebooks kept) | "python" (in-process)
+    preset: str = ""  # the PRESETS entry these values started from ("" = none); for the record
     device: str = "auto"
     out_dir: str = "runs/sweep"
     results_csv: str = ""  # empty: OUT_DIR/results.csv
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        if self.protocol not in ("linear", "finetune"):
+            raise ValueError(f"protocol must be 'linear' or 'finetune', got {self.protocol!r}")
+        checks = {"steps": self.steps >= 1, "batch_size": self.batch_size >= 1, "frames": self.frames >= 1,
+                  "lr": self.lr > 0, "epochs": self.epochs >= 1, "pool_size": self.pool_size >= 0}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid SweepConfig values: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "SweepConfig":
@@ -48,70 +94,234 @@ class SweepConfig:
             raise ValueError(f"unknown SweepConfig keys: {unknown}")
         return cls(**d)
 
+    @classmethod
+    def from_preset(cls, preset: str = "", **overrides) -> "SweepConfig":
+        """``PRESETS[preset]`` (none when empty) with ``overrides`` on top, e.g. ``steps=50``."""
+        if preset and preset not in PRESETS:
+            raise KeyError(f"unknown sweep preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+        base = {**PRESETS[preset], "preset": preset} if preset else {}
+        return cls.from_dict({**base, **overrides})
+
     def dataset_list(self) -> list[str]:
-        if self.datasets == "all":
-            return [n for n in patterns.names() if patterns.get(n).paper_id is not None]
-        names = [d.strip() for d in self.datasets.split(",") if d.strip()]
-        for name in names:
-            if not Path(name).is_dir():
-                patterns.get(name)  # raises, listing valid names, before any work starts
+        """The datasets in order, ``all`` expanded; raises, naming the valid choices, on the first
+        unknown name or bad ``audio:`` spec, before any work starts."""
+        names = []
+        for item in (d.strip() for d in self.datasets.split(",")):
+            if item == "all":
+                names += [n for n in patterns.names() if patterns.get(n).paper_id is not None]
+            elif item:
+                check_dataset(item)
+                names.append(item)
+        labels = [label(n) for n in names]
+        twice = sorted({x for x in labels if labels.count(x) > 1})
+        if twice:
+            raise ValueError(f"datasets {twice} are given twice (or two datasets share a run-folder name)")
         return names
 
     def seed_list(self) -> list[int]:
         return [int(s) for s in self.seeds.split(",") if s.strip()]
 
+    def run_settings(self) -> dict:
+        """The :data:`RUN_SETTINGS` with the pool size resolved (as the runs will see it)."""
+        from workbench.patterns.feature_vis import pool_size
 
-def _label(dataset: str) -> str:
-    return Path(dataset).name if Path(dataset).is_dir() else patterns.get(dataset).name
+        settings = {k: getattr(self, k) for k in RUN_SETTINGS}
+        with _pool_size(self.pool_size):
+            settings["pool_size"] = pool_size()
+        return settings
 
 
-def _execute(notebook: str, output: Path, parameters: dict) -> None:
+def preset_help() -> str:
+    """One line per preset, for ``--help``."""
+    return "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+                     for name, values in PRESETS.items())
+
+
+# ---- datasets -----------------------------------------------------------------------------------
+def check_dataset(dataset: str) -> None:
+    """Raise a clear error unless ``dataset`` is a pattern name, an image folder or a usable
+    ``audio:`` spec (without loading any audio)."""
+    if dataset.startswith("audio:"):
+        _check_audio(dataset)
+    elif not patterns.is_registered(dataset) and not Path(dataset).expanduser().is_dir():
+        patterns.get(dataset)  # raises the KeyError that lists every valid name
+
+
+def _check_audio(dataset: str) -> None:
+    from workbench.audio import datasets as audio
+
+    spec = dataset[len("audio:"):]
+    name, _, root = spec.partition(":")
+    if name in audio.names():
+        task = audio.get(name)
+        if task.needs_root and not root:
+            raise ValueError(f"{dataset}: task {name!r} reads a local copy; write audio:{name}:ROOT")
+        if root and not task.needs_root:
+            raise ValueError(f"{dataset}: task {name!r} is embedded and takes no root; write audio:{name}")
+        if root and not Path(root).expanduser().is_dir():
+            raise FileNotFoundError(f"{dataset}: {root} is not a folder")
+        return
+    if spec and Path(spec).expanduser().is_dir():
+        return
+    embedded = [n for n in audio.names() if not audio.get(n).needs_root]
+    raise KeyError(f"{dataset!r} is neither an audio task nor an existing folder. Use audio:TASK with an embedded "
+                   f"task ({', '.join(embedded)}), audio:TASK:ROOT for a local copy of "
+                   f"{', '.join(n for n in audio.names() if n not in embedded)}, or audio:/folder/of/audio")
+
+
+def label(dataset: str) -> str:
+    """Run-folder name: ``scratch``, a pattern's canonical name, an image folder's name, or
+    ``audio_TASK`` / ``audio_FOLDERNAME`` for ``audio:`` sources."""
+    if dataset == SCRATCH:
+        return SCRATCH
+    if dataset.startswith("audio:"):
+        spec = dataset[len("audio:"):]
+        name, _, _ = spec.partition(":")
+        from workbench.audio import datasets as audio
+
+        base = name if name in audio.names() else Path(spec).expanduser().resolve().name
+        return "audio_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", base)
+    if patterns.is_registered(dataset):
+        return patterns.get(dataset).name
+    return Path(dataset).expanduser().resolve().name
+
+
+def _absolute(dataset: str) -> str:
+    """``dataset`` with any folder made absolute: notebooks run inside their run folder."""
+    if dataset.startswith("audio:"):
+        spec = dataset[len("audio:"):]
+        name, sep, root = spec.partition(":")
+        from workbench.audio import datasets as audio
+
+        if name in audio.names():
+            return f"audio:{name}:{Path(root).expanduser().resolve()}" if root else dataset
+        return f"audio:{Path(spec).expanduser().resolve()}"
+    if patterns.is_registered(dataset):
+        return dataset
+    return str(Path(dataset).expanduser().resolve())
+
+
+# ---- one run ------------------------------------------------------------------------------------
+def pretrain_parameters(cfg: SweepConfig, dataset: str, seed: int, run: Path) -> dict:
+    """``02_pretrain.ipynb`` parameters of a run (the python executor maps the same values)."""
+    return {"dataset": _absolute(dataset), "model": cfg.model, "steps": cfg.steps, "batch_size": cfg.batch_size,
+            "frames": cfg.frames, "lr": cfg.lr, "warmup_steps": max(1, cfg.steps // 10), "seed": seed,
+            "device": cfg.device, "out_dir": str(run / "pretrain"), "resume": True}
+
+
+def downstream_parameters(cfg: SweepConfig, checkpoint: str, seed: int, run: Path, results_csv: Path) -> dict:
+    """``05_downstream.ipynb`` parameters of a run."""
+    return {"task": cfg.task, "checkpoint": checkpoint, "protocol": cfg.protocol, "epochs": cfg.epochs,
+            "model": cfg.model, "seed": seed, "device": cfg.device, "out_dir": str(run / "downstream"),
+            "results_csv": str(results_csv)}
+
+
+def _papermill(notebook: str, output: Path, parameters: dict, *, progress: bool) -> None:
     import papermill as pm
 
     pm.execute_notebook(str(NOTEBOOKS / notebook), str(output), parameters=parameters, kernel_name="python3",
                         progress_bar=False, cwd=str(output.parent), execution_timeout=24 * 3600)
 
 
+def _python(notebook: str, output: Path, p: dict, *, progress: bool) -> None:
+    """What the notebook's code does with parameters ``p``, minus its figures."""
+    if notebook == "02_pretrain.ipynb":
+        from workbench import models, viz
+        from workbench.data import make_source
+        from workbench.engine import PretrainConfig, pretrain
+
+        # The notebook's derived values (its defaults for tokens, masking, mask_ratio are PretrainConfig's).
+        cfg = PretrainConfig(dataset=p["dataset"], model=p["model"], frames=p["frames"], steps=p["steps"],
+                             batch_size=p["batch_size"], lr=p["lr"], warmup_steps=p["warmup_steps"],
+                             device=p["device"], seed=p["seed"], out_dir=p["out_dir"], resume=p["resume"],
+                             ckpt_every=max(1, min(100, p["steps"] // 4)))
+        metrics = pretrain(cfg, progress=progress)
+        heldout = make_source(cfg.dataset, frames=cfg.frames, seed=cfg.seed, device="cpu").batch(10**9, 4)
+        rec = viz.reconstruct(models.build_from_checkpoint(cfg.out_dir), heldout, seed=cfg.seed)
+        metrics["heldout_loss"] = rec.loss
+        atomic_write_json(metrics, Path(cfg.out_dir) / "metrics.json")
+    elif notebook == "05_downstream.ipynb":
+        from workbench.finetune import FinetuneConfig, finetune
+
+        cfg = FinetuneConfig(task=p["task"], root=None, init=p["checkpoint"], protocol=p["protocol"],
+                             epochs=p["epochs"], model=p["model"], fold="all", batch_size=32, lr=None, mixup=0.0,
+                             seed=p["seed"], device=p["device"], out_dir=p["out_dir"],
+                             results_csv=p["results_csv"] or None)
+        finetune(cfg, progress=progress)
+    else:
+        raise ValueError(f"the python executor knows 02_pretrain and 05_downstream, not {notebook}")
+
+
+@contextmanager
+def _pool_size(size: int) -> Iterator[None]:
+    """``$WORKBENCH_POOL_SIZE = size`` inside (0: unchanged); notebook kernels inherit it."""
+    old = os.environ.get(POOL_SIZE_ENV)
+    if size:
+        os.environ[POOL_SIZE_ENV] = str(size)
+    try:
+        yield
+    finally:
+        if size and old is None:
+            del os.environ[POOL_SIZE_ENV]
+        elif size:
+            os.environ[POOL_SIZE_ENV] = old
+
+
+def _check_settings(where: Path, saved: dict, settings: dict) -> None:
+    diff = {k: (saved[k], v) for k, v in settings.items() if k in saved and saved[k] != v}
+    if diff:
+        text = ", ".join(f"{k} {old!r} there, {new!r} now" for k, (old, new) in diff.items())
+        raise ValueError(f"{where} was made with other settings ({text}); resume with the same settings "
+                         "(preset and flags) or choose another --out")
+
+
+# ---- the sweep ----------------------------------------------------------------------------------
 def sweep(cfg: SweepConfig, *, progress: bool = True) -> list[dict]:
     """Run every (dataset, seed) not yet done; returns one record per run (done or skipped)."""
     plan = [(d, s) for s in cfg.seed_list() for d in ([SCRATCH] if cfg.scratch else []) + cfg.dataset_list()]
+    settings = cfg.run_settings()
     out = Path(cfg.out_dir).resolve()
+    if (out / "sweep.json").exists():
+        _check_settings(out, json.loads((out / "sweep.json").read_text()), settings)
+    for dataset, seed in plan:
+        done = out / f"{label(dataset)}_seed{seed}" / "done.json"
+        if done.exists():
+            _check_settings(done, json.loads(done.read_text()).get("settings", {}), settings)
     out.mkdir(parents=True, exist_ok=True)
     results_csv = Path(cfg.results_csv).resolve() if cfg.results_csv else out / "results.csv"
-    (out / "sweep.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+    (out / "sweep.json").write_text(json.dumps({**asdict(cfg), "pool_size": settings["pool_size"]}, indent=2) + "\n")
+    execute = _papermill if cfg.executor == "papermill" else _python
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(plan), desc="sweep", unit="run")
     records = []
-    for dataset, seed in plan:
-        name = SCRATCH if dataset == SCRATCH else _label(dataset)
-        run = out / f"{name}_seed{seed}"
-        done = run / "done.json"
-        if done.exists():
-            records.append({**json.loads(done.read_text()), "skipped": True})
-        else:
-            run.mkdir(parents=True, exist_ok=True)
-            t0 = time.time()
-            checkpoint = SCRATCH
-            if dataset != SCRATCH:
-                _execute("02_pretrain.ipynb", run / "02_pretrain.ipynb", {
-                    "dataset": dataset, "model": cfg.model, "steps": cfg.steps, "batch_size": cfg.batch_size,
-                    "frames": cfg.frames, "lr": cfg.lr, "warmup_steps": max(1, cfg.steps // 10), "seed": seed,
-                    "device": cfg.device, "out_dir": str(run / "pretrain"), "resume": True})
-                checkpoint = str(run / "pretrain")
-            _execute("05_downstream.ipynb", run / "05_downstream.ipynb", {
-                "task": cfg.task, "checkpoint": checkpoint, "protocol": cfg.protocol, "epochs": cfg.epochs,
-                "model": cfg.model, "seed": seed, "device": cfg.device, "out_dir": str(run / "downstream"),
-                "results_csv": str(results_csv)})
-            downstream = json.loads((run / "downstream" / "metrics.json").read_text())
-            record = {"dataset": name, "seed": seed, "task": cfg.task, "protocol": cfg.protocol,
-                      "test_accuracy": downstream.get("test_accuracy"), "wall_s": time.time() - t0}
-            done.write_text(json.dumps(record, indent=2) + "\n")
-            records.append({**record, "skipped": False})
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(last=name)
+    with _pool_size(settings["pool_size"]):
+        for dataset, seed in plan:
+            name = label(dataset)
+            run = out / f"{name}_seed{seed}"
+            done = run / "done.json"
+            if done.exists():
+                records.append({**json.loads(done.read_text()), "skipped": True})
+            else:
+                run.mkdir(parents=True, exist_ok=True)
+                t0 = time.time()
+                checkpoint = SCRATCH
+                if dataset != SCRATCH:
+                    execute("02_pretrain.ipynb", run / "02_pretrain.ipynb",
+                            pretrain_parameters(cfg, dataset, seed, run), progress=progress)
+                    checkpoint = str(run / "pretrain")
+                execute("05_downstream.ipynb", run / "05_downstream.ipynb",
+                        downstream_parameters(cfg, checkpoint, seed, run, results_csv), progress=progress)
+                downstream = json.loads((run / "downstream" / "metrics.json").read_text())
+                record = {"dataset": name, "pretrain_dataset": downstream.get("pretrain_dataset"), "seed": seed,
+                          "task": cfg.task, "protocol": cfg.protocol, "test_accuracy": downstream.get("test_accuracy"),
+                          "wall_s": time.time() - t0, "executor": cfg.executor, "settings": settings}
+                done.write_text(json.dumps(record, indent=2) + "\n")
+                records.append({**record, "skipped": False})
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(last=name)
     if bar is not None:
         bar.close()
     return records
