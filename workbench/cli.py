@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -249,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
         # Known user errors: one clear line, no traceback. KeyError's str() adds quotes.
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"error: {msg}", file=sys.stderr)
+        # Under torchrun every rank may fail; say which one spoke.
+        rank = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        print(f"error{rank}: {msg}", file=sys.stderr)
         return 2
 
 
