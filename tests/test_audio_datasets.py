@@ -14,6 +14,8 @@ import torch
 from workbench.audio import datasets as D
 from workbench.audio.frontend import AudioLoadError
 
+from fakes import make_esc50, write_wav
+
 SR = 16_000
 
 
@@ -24,31 +26,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def write_wav(path, *, freq=440.0, seconds=0.25, sr=SR, seed=0):
-    """A short tone plus a little noise, written as a real 16-bit WAV."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * sr)) / sr
-    rng = np.random.default_rng(seed)
-    wave = 0.5 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.size)
-    sf.write(str(path), wave.astype(np.float32), sr, subtype="PCM_16")
-    return path
-
-
-def make_esc50(root, *, classes=("dog", "rain"), folds=5):
-    rows = []
-    for target, cat in enumerate(classes):
-        for fold in range(1, folds + 1):
-            name = f"{fold}-{100 + target}-A-0.wav"
-            write_wav(root / "audio" / name, freq=300 + 2000 * target, seed=fold)
-            rows.append([name, fold, target, cat, "False", 100 + target, "A"])
-    (root / "meta").mkdir(parents=True, exist_ok=True)
-    with open(root / "meta" / "esc50.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
-        w.writerows(rows)
-    return root
 
 
 def test_esc50_folds_frames_and_normalisation(tmp_path):

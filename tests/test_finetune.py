@@ -16,6 +16,8 @@ from workbench.finetune import (
     mean_average_precision, spec_augment, summarize_results,
 )
 
+from fakes import make_esc50
+
 SR = 16_000
 TONES = (300.0, 1500.0, 4000.0)
 
@@ -46,22 +48,6 @@ def tones_folder(tmp_path):
                 path = root / split / f"class{c}" / f"{k}.wav"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 sf.write(str(path), tone(freq, seed=100 * c + k + (50 if split == "test" else 0)), SR)
-    return root
-
-
-def make_esc50(root):
-    rows = []
-    for target, cat in enumerate(["low", "high"]):
-        for fold in range(1, 6):
-            name = f"{fold}-{target}-A-0.wav"
-            (root / "audio").mkdir(parents=True, exist_ok=True)
-            sf.write(str(root / "audio" / name), tone(TONES[2 * target], seed=fold), SR)
-            rows.append([name, fold, target, cat, "False", target, "A"])
-    (root / "meta").mkdir(parents=True, exist_ok=True)
-    with open(root / "meta" / "esc50.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
-        w.writerows(rows)
     return root
 
 
@@ -167,7 +153,7 @@ def test_finetune_protocol_with_specaug_mixup_and_layer_decay(tones_folder, tmp_
 
 
 def test_cross_validation_folds(tmp_path):
-    root = make_esc50(tmp_path / "esc")
+    root = make_esc50(tmp_path / "esc", classes=("low", "high"), freqs=(TONES[0], TONES[2]))
     csv_path = tmp_path / "res.csv"
     base = dict(task="esc50", root=str(root), model="nano", epochs=2, batch_size=4, device="cpu",
                 results_csv=str(csv_path))
