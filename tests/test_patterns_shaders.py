@@ -23,16 +23,6 @@ def test_native_render_shape_range_labels():
     assert ((batch.labels >= 0) & (batch.labels < 1000)).all()
 
 
-def test_generate_spectrogram_geometry_and_determinism():
-    a = patterns.generate("shaders", 2, seed=3, frames=64)
-    b = patterns.generate("shaders", 2, seed=3, frames=64)
-    c = patterns.generate("shaders", 2, seed=4, frames=64)
-    assert a.shape == (2, 1, 128, 64) and a.dtype == torch.float32
-    assert a.min() >= 0 and a.max() <= 1
-    assert torch.equal(a, b)
-    assert not torch.equal(a, c)
-
-
 def test_batch_of_one():
     batch = patterns.render("shaders", 1, seed=5, size=32)
     assert batch.images.shape == (1, 3, 32, 32) and batch.labels.shape == (1,)

@@ -26,16 +26,6 @@ def test_native_render_shape_range_labels():
     assert batch.labels.dtype == torch.int64 and ((batch.labels >= 0) & (batch.labels < 1000)).all()
 
 
-def test_generate_spectrogram_geometry_and_determinism():
-    a = patterns.generate("visual_atom", 2, seed=1, frames=64)
-    b = patterns.generate("visual_atom", 2, seed=1, frames=64)
-    c = patterns.generate("visual_atom", 2, seed=2, frames=64)
-    assert a.shape == (2, 1, 128, 64) and a.dtype == torch.float32
-    assert a.min() >= 0 and a.max() <= 1
-    assert torch.equal(a, b)
-    assert not torch.equal(a, c)
-
-
 def test_batch_of_one():
     batch = patterns.render("visual_atom", 1, seed=4, size=64)
     assert batch.images.shape == (1, 1, 64, 64) and batch.labels.shape == (1,)
