@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo test test-fast bench bench-gpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,7 +29,25 @@ test-fast: venv
 	$(BIN)/python -m pytest -m "not gpu and not slow and not notebooks" $(PYTEST_ARGS)
 
 bench: venv
-	$(BIN)/python benchmarks/pretrain_step.py --model tiny --batch-size 8 --device cpu
+	$(BIN)/python benchmarks/pretrain_step.py --model tiny --batch-size 8 --device cpu --rounds 3
+
+# The README's GPU tables (about 8 minutes on an H100): step time, MFU, memory, largest batch,
+# data path, procedural audio. Runs with any python that has torch (PY_GPU), no venv needed.
+PY_GPU ?= python3
+BENCH_NPY ?= /tmp/workbench_fdb_npy
+bench-gpu:
+	$(PY_GPU) benchmarks/pretrain_step.py --model base --device cuda --precision bf16 --batch-size 128 \
+		--variants mae:patch:random,joint:patch:random,reference:patch:random
+	$(PY_GPU) benchmarks/pretrain_step.py --model base --device cuda --precision bf16 --batch-size 256 --compile \
+		--variants mae:patch:random,joint:patch:random
+	$(PY_GPU) benchmarks/pretrain_step.py --model base --device cuda --precision bf16 --batch-size 128 --max-batch \
+		--no-flops --variants mae:patch:random,joint:patch:random
+	$(PY_GPU) benchmarks/pretrain_step.py --model base --device cuda --precision bf16 --batch-size 512 --max-batch \
+		--no-flops --grad-checkpointing --variants mae:patch:random,joint:patch:random
+	$(PY_GPU) -m workbench patterns materialize fractaldb --num 8192 --format npy --device cuda --out $(BENCH_NPY)
+	$(PY_GPU) benchmarks/data_path.py --device cuda --model base --batch-size 128 --workers 0,4 \
+		--names fractaldb1k,procedural_audio --folder $(BENCH_NPY)
+	$(PY_GPU) benchmarks/procedural_audio.py --device cuda --batch-size 64
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
