@@ -33,7 +33,7 @@ bench: venv
 
 # The README's GPU tables (about 8 minutes on an H100): step time, MFU, memory, largest batch,
 # data path, procedural audio. Runs with any python that has torch (PY_GPU), no venv needed.
-PY_GPU ?= python3
+PY_GPU ?= PYTHONPATH=$(CURDIR) python3
 BENCH_NPY ?= /tmp/workbench_fdb_npy
 bench-gpu:
 	$(PY_GPU) benchmarks/pretrain_step.py --model base --device cuda --precision bf16 --batch-size 128 \
