@@ -31,8 +31,8 @@ test-fast: venv
 bench: venv
 	$(BIN)/python benchmarks/pretrain_step.py --model tiny --batch-size 8 --device cpu --rounds 3
 
-# The README's GPU tables (about 8 minutes on an H100): step time, MFU, memory, largest batch,
-# data path, procedural audio. Runs with any python that has torch (PY_GPU), no venv needed.
+# The README's GPU tables (about 8 minutes on an H100, summed from their parts): step time, MFU,
+# memory, largest batch, data path, procedural audio. Any python with torch will do (PY_GPU).
 PY_GPU ?= PYTHONPATH=$(CURDIR) python3
 BENCH_NPY ?= /tmp/workbench_fdb_npy
 bench-gpu:
