@@ -18,6 +18,17 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("WORKBENCH_FEATVIS_TRAIN_IMAGES", "8")
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for tests of tiny tensors: a second thread only adds synchronisation,
+    which costs a lot when the cores are shared with other processes. Opt in per module with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

@@ -19,13 +19,7 @@ from fakes import make_esc50, write_wav
 SR = 16_000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Per-clip work is tiny; on a shared 2-core box a second intra-op thread only adds contention.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.one_thread
 
 
 def test_esc50_folds_frames_and_normalisation(tmp_path):

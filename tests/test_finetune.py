@@ -22,13 +22,7 @@ SR = 16_000
 TONES = (300.0, 1500.0, 4000.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The nano model's tensors are tiny; on a shared 2-core box a second thread only adds contention.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.one_thread
 
 
 def tone(freq, *, seconds=0.3, seed=0):

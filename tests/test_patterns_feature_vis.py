@@ -13,14 +13,7 @@ import workbench.patterns.feature_vis as fv
 HAS_DEAD_LEAVES = importlib.util.find_spec("workbench.patterns.dead_leaves") is not None
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: a second thread only adds synchronisation, which costs a lot when
-    the cores are shared with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.one_thread
 
 
 @pytest.fixture(autouse=True)

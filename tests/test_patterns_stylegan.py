@@ -12,14 +12,7 @@ import workbench.patterns.stylegan as sg
 NAMES = ["stylegan_random", "stylegan_highfreq", "stylegan_sparse", "stylegan_oriented"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: a second thread only adds synchronisation, which costs a lot when
-    the cores are shared with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.one_thread
 
 
 @pytest.mark.parametrize("name", NAMES)
