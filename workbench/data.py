@@ -177,9 +177,11 @@ class ArraySource:
         rows = np.empty((batch_size, *self.images.shape[1:]), dtype=np.uint8)
         rows[order] = self.images[idx[order]]
         x = torch.from_numpy(rows)[:, None]
-        if self.device.type == "cuda":
+        if self.device.type == "cuda":  # pinned, so the copy overlaps the step running on the GPU
             x = x.pin_memory().to(self.device, non_blocking=True)
-        return normalize(x.to(self.device).float() / 255.0, self.stats)
+        else:
+            x = x.to(self.device)
+        return normalize(x.float() / 255.0, self.stats)
 
 
 def make_source(dataset: str, *, frames: int = 1024, seed: int = 0,
