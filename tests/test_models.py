@@ -205,3 +205,38 @@ def test_compiled_bf16_loss_matches_eager_on_cuda():
         eager = m(x, generator=torch.Generator().manual_seed(0)).loss
         compiled = torch.compile(m)(x, generator=torch.Generator().manual_seed(0)).loss
     assert torch.isfinite(compiled) and abs(float(compiled) - float(eager)) < 0.05 * abs(float(eager))
+
+
+@pytest.mark.parametrize("opts", [
+    {}, {"joint": True}, {"use_cls": True}, {"joint": True, "use_cls": True}, {"dec_depth": 0},
+    {"tokens": "frame", "grad_checkpointing": True}, {"norm_pix_loss": True, "masking": "chunk"},
+])
+def test_forward_computes_only_what_the_loss_reads(opts):
+    # forward() skips the visible tokens in the last block, the heads and (MAE) the patch embedding;
+    # the loss and every gradient must equal the all-position path's.
+    torch.manual_seed(0)
+    m = models.build("nano", frames=64, enc_depth=2, dec_depth=opts.pop("dec_depth", 2), **opts).train()
+    x = torch.randn(3, 1, 128, 64)
+    mask = m.make_mask(3, 64, generator=torch.Generator().manual_seed(3))
+    fast = m(x, mask)
+    grads_fast = torch.autograd.grad(fast.loss, list(m.parameters()), allow_unused=True)
+    recon, cls = m.forward_decoder(m.forward_encoder(x, mask), mask)
+    full = m.forward_loss(m.target_tokens(x), recon, cls, mask)
+    grads_full = torch.autograd.grad(full[0], list(m.parameters()), allow_unused=True)
+    for a, b in zip((fast.loss, fast.mse, fast.infonce), full):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    for (name, _), a, b in zip(m.named_parameters(), grads_fast, grads_full):
+        assert (a is None) == (b is None) or (a is None and not b.any()), name
+        if a is not None:
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
+    # pred: the predictions where tokens were removed, the target where they were kept
+    assert torch.allclose(fast.pred[mask], recon[mask], rtol=1e-5, atol=1e-6)
+    assert torch.equal(fast.pred[~mask], fast.target[~mask])
+
+
+def test_forward_skips_the_infonce_head_when_its_weight_is_zero():
+    m = models.build("nano", frames=64, infonce_weight=0.0)
+    out = m(torch.randn(2, 1, 128, 64), generator=torch.Generator().manual_seed(0))
+    out.loss.backward()
+    assert m.head_cls.weight.grad is None and m.head_recon.weight.grad is not None
+    assert out.infonce == 0

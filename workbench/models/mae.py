@@ -131,7 +131,7 @@ class MAEConfig:
 
 class MAEOutput(NamedTuple):
     loss: torch.Tensor  # scalar: mse_weight * mse + infonce_weight * infonce
-    pred: torch.Tensor  # [N, L, token_dim] reconstruction of every token (un-normalised space if norm_pix_loss=False)
+    pred: torch.Tensor  # [N, L, token_dim] predictions at removed tokens, the target at visible ones
     mask: torch.Tensor  # [N, L] bool, True = removed
     target: torch.Tensor  # [N, L, token_dim] the (possibly per-token normalised) target
     mse: torch.Tensor  # scalar, MSE over masked tokens
@@ -182,12 +182,20 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+        """Self-attention over ``x: [B, T, D]``; with ``queries: [B, Tq, D]`` (rows of the same
+        normalised input) only those positions attend, to every key of ``x``: ``[B, Tq, D]``."""
         b, t, d = x.shape
-        qkv = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # (B, nh, T, hs)
+        hs = d // self.heads
+        if queries is None:
+            qkv = self.qkv(x).view(b, t, 3, self.heads, hs).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv.unbind(0)  # (B, nh, T, hs)
+        else:  # the q rows of the fused projection on the queries, the k and v rows on everything
+            w, bias = self.qkv.weight, self.qkv.bias
+            k, v = F.linear(x, w[d:], bias[d:]).view(b, t, 2, self.heads, hs).permute(2, 0, 3, 1, 4).unbind(0)
+            q = F.linear(queries, w[:d], bias[:d]).view(b, queries.shape[1], self.heads, hs).transpose(1, 2)
         y = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+        return self.proj(y.transpose(1, 2).reshape(b, q.shape[2], d))
 
 
 class Block(nn.Module):
@@ -201,8 +209,18 @@ class Block(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """``x: [N, T, D]`` -> ``[N, T, D]``, or only the positions ``rows: [N, k]`` -> ``[N, k, D]``.
+
+        Every output position depends on the others only through attention's keys and values, so
+        computing just ``rows`` gives exactly those rows of the full output at a fraction of the
+        cost (the pre-training loss reads only the removed tokens of the last block).
+        """
+        h = self.norm1(x)
+        if rows is None:
+            x = x + self.attn(h)
+        else:
+            x = _gather_tokens(x, rows) + self.attn(h, _gather_tokens(h, rows))
         return x + self.mlp(self.norm2(x))
 
 
@@ -293,13 +311,53 @@ class MaskedAutoencoder(nn.Module):
         raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}")
 
     # ---- encoder / decoder ---------------------------------------------------------------------
-    def _run_blocks(self, blocks: nn.ModuleList, x: torch.Tensor, checkpointed: bool) -> torch.Tensor:
-        for blk in blocks:
+    def _run_blocks(self, blocks: nn.ModuleList, x: torch.Tensor, checkpointed: bool,
+                    rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Run ``blocks`` on ``x: [N, T, D]``. With ``rows: [N, k]`` the last block computes only
+        those positions (see :meth:`Block.forward`) and ``[N, k, D]`` comes back."""
+        if rows is not None and not len(blocks):
+            return _gather_tokens(x, rows)
+        for i, blk in enumerate(blocks):
+            r = rows if i == len(blocks) - 1 else None
             if checkpointed and self.training and x.requires_grad:
-                x = checkpoint(blk, x, use_reentrant=False)
+                x = checkpoint(blk, x, r, use_reentrant=False)
             else:
-                x = blk(x)
+                x = blk(x, r)
         return x
+
+    def _encode(self, x: torch.Tensor, mask: torch.Tensor | None, visible: torch.Tensor | None,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Encoder trunk. MAE (``visible: [N, L_v]`` given): only those tokens are embedded and
+        encoded. Joint: every token, removed ones replaced by the mask token. ``rows`` (token
+        positions, CLS not counted) restricts the last block's output to those positions."""
+        tokens = self.patchify(x)
+        n, length, _ = tokens.shape
+        pos = sincos_1d(length, self.cfg.enc_dim, x.device)
+        if visible is not None:  # MAE-AST: the removed tokens are never embedded
+            h = self.patch_embed(_gather_tokens(tokens, visible))
+            h = h + pos[visible].to(h.dtype)
+        else:
+            h = self.patch_embed(tokens)
+            if mask is not None and self.cfg.joint:
+                h = torch.where(mask[..., None], self.mask_token_enc.to(h.dtype).expand_as(h), h)
+            h = h + pos.to(h.dtype)
+        if self.cls_token is not None:
+            h = torch.cat([self.cls_token.to(h.dtype).expand(n, 1, -1), h], dim=1)
+            rows = None if rows is None else rows + 1
+        h = self._run_blocks(self.blocks, h, self.cfg.grad_checkpointing, rows)
+        return self.norm(h)
+
+    def _decode(self, latent: torch.Tensor, visible: torch.Tensor, length: int,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
+        """MAE-AST decoder trunk: encoder outputs at ``visible``, the mask token everywhere else,
+        positions added, blocks, norm. ``[N, L, dec_dim]``, or ``[N, k, dec_dim]`` at ``rows``."""
+        if self.cls_token is not None:
+            latent = latent[:, 1:]
+        v = self.decoder_embed(latent)
+        full = self.mask_token.to(v.dtype).expand(v.shape[0], length, -1)
+        full = full.scatter(1, visible[..., None].expand(-1, -1, v.shape[-1]), v)
+        h = full + sincos_1d(length, self.cfg.dec_dim, v.device).to(v.dtype)
+        return self.decoder_norm(self._run_blocks(self.decoder_blocks, h, self.cfg.grad_checkpointing, rows))
 
     def forward_encoder(self, x: torch.Tensor, mask: torch.Tensor | None, *,
                         n_masked: int | None = None) -> torch.Tensor:
@@ -310,34 +368,18 @@ class MaskedAutoencoder(nn.Module):
         A CLS token, if configured, is prepended (one extra position). ``n_masked``: see
         :func:`mask_indices`.
         """
-        tokens = self.patchify(x)
-        n, length, _ = tokens.shape
-        h = self.patch_embed(tokens)
-        if mask is not None and self.cfg.joint:
-            h = torch.where(mask[..., None], self.mask_token_enc.to(h.dtype).expand_as(h), h)
-        h = h + sincos_1d(length, self.cfg.enc_dim, h.device).to(h.dtype)
-        if mask is not None and not self.cfg.joint:
-            h = _gather_tokens(h, mask_indices(mask, n_masked)[0])
-        if self.cls_token is not None:
-            h = torch.cat([self.cls_token.to(h.dtype).expand(n, 1, -1), h], dim=1)
-        h = self._run_blocks(self.blocks, h, self.cfg.grad_checkpointing)
-        return self.norm(h)
+        visible = mask_indices(mask, n_masked)[0] if mask is not None and not self.cfg.joint else None
+        return self._encode(x, mask, visible)
 
     def forward_decoder(self, latent: torch.Tensor, mask: torch.Tensor, *,
                         n_masked: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Heads on all ``L`` positions: returns ``(recon [N, L, token_dim], cls [N, L, token_dim])``."""
-        if self.cls_token is not None:
-            latent = latent[:, 1:]
+        """Heads on all ``L`` positions: returns ``(recon [N, L, token_dim], cls [N, L, token_dim])``.
+
+        For inspection and teaching: :meth:`forward` skips the positions the loss never reads."""
         if self.cfg.joint:
-            h = latent
+            h = latent[:, 1:] if self.cls_token is not None else latent
         else:
-            n, length = mask.shape
-            v = self.decoder_embed(latent)
-            keep = mask_indices(mask, n_masked)[0]
-            full = self.mask_token.to(v.dtype).expand(n, length, -1)
-            full = full.scatter(1, keep[..., None].expand(-1, -1, v.shape[-1]), v)
-            h = full + sincos_1d(length, self.cfg.dec_dim, v.device).to(v.dtype)
-            h = self.decoder_norm(self._run_blocks(self.decoder_blocks, h, self.cfg.grad_checkpointing))
+            h = self._decode(latent, mask_indices(mask, n_masked)[0], mask.shape[1])
         return self.head_recon(h), self.head_cls(h)
 
     def target_tokens(self, x: torch.Tensor) -> torch.Tensor:
@@ -348,39 +390,56 @@ class MaskedAutoencoder(nn.Module):
             target = (target - mean) / (var + 1e-6).sqrt()
         return target
 
+    def _masked_loss(self, target: torch.Tensor, recon: torch.Tensor, cls: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loss, mse, infonce)`` from the removed tokens only: each ``[N, k, token_dim]``."""
+        target, recon = target.float(), recon.float()
+        zero = torch.zeros((), device=target.device)
+        k = target.shape[1]
+        mse = ((recon - target) ** 2).mean() if k else zero
+        infonce = zero
+        if self.cfg.infonce_weight > 0 and k:
+            # Each removed token's prediction must pick its own target among the clip's removed targets.
+            logits = torch.bmm(cls.float(), target.transpose(1, 2))  # [N, k, k]
+            labels = torch.arange(k, device=logits.device).expand(logits.shape[0], -1)
+            infonce = F.cross_entropy(logits.reshape(-1, k), labels.reshape(-1))
+        loss = self.cfg.mse_weight * mse + self.cfg.infonce_weight * infonce
+        return loss, mse, infonce
+
     def forward_loss(self, target: torch.Tensor, recon: torch.Tensor, cls: torch.Tensor,
                      mask: torch.Tensor, *, n_masked: int | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(loss, mse, infonce)`` over masked tokens; ``target/recon/cls: [N, L, D]``, ``mask: [N, L]``."""
-        target, recon, cls = target.float(), recon.float(), cls.float()
-        per_token = ((recon - target) ** 2).mean(dim=-1)  # [N, L]
-        m = mask.float()
-        mse = (per_token * m).sum() / m.sum().clamp_min(1.0)
-        infonce = torch.zeros((), device=target.device)
-        if self.cfg.infonce_weight > 0:
-            # Exactly k masked tokens per sample, so masked rows form a dense [N, k, D] batch.
-            removed = mask_indices(mask, n_masked)[1]
-            t_m, c_m = _gather_tokens(target, removed), _gather_tokens(cls, removed)
-            logits = torch.bmm(c_m, t_m.transpose(1, 2))  # [N, k, k]
-            labels = torch.arange(logits.shape[1], device=logits.device).expand(logits.shape[0], -1)
-            infonce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-        loss = self.cfg.mse_weight * mse + self.cfg.infonce_weight * infonce
-        return loss, mse, infonce
+        removed = mask_indices(mask, n_masked)[1]  # every sample removes the same number of tokens
+        return self._masked_loss(*(_gather_tokens(t, removed) for t in (target, recon, cls)))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
                 generator: torch.Generator | None = None) -> MAEOutput:
-        """Mask (unless ``mask`` is given), encode, decode, score. ``x: [N, 1, n_mels, T]``."""
+        """Mask (unless ``mask`` is given), encode, decode, score. ``x: [N, 1, n_mels, T]``.
+
+        Only what the loss reads is computed: the MAE embeds and encodes the visible tokens, and
+        the last block (decoder, or the joint model's encoder), its norm and the heads run only at
+        the removed positions. The loss equals ``forward_loss`` on :meth:`forward_decoder`'s
+        all-position outputs (tested); ``pred`` holds the predictions at the removed tokens and
+        the target at the visible ones.
+        """
         self._check_input(x)
         k = None  # removed tokens per sample, known without reading the mask when we draw it
         if mask is None:
             mask = self.make_mask(x.shape[0], x.shape[-1], generator=generator, device=x.device)
             rows, cols = self.cfg.grid(x.shape[-1])
             k = num_masked(rows * cols, self.cfg.mask_ratio)
-        latent = self.forward_encoder(x, mask, n_masked=k)
-        recon, cls = self.forward_decoder(latent, mask, n_masked=k)
+        visible, removed = mask_indices(mask, k)
+        if self.cfg.joint:
+            h = self._encode(x, mask, None, removed)
+        else:
+            h = self._decode(self._encode(x, mask, visible), visible, mask.shape[1], removed)
+        recon = self.head_recon(h)
+        cls = self.head_cls(h) if self.cfg.infonce_weight > 0 else None
         target = self.target_tokens(x)
-        loss, mse, infonce = self.forward_loss(target, recon, cls, mask, n_masked=k)
-        return MAEOutput(loss, recon, mask, target, mse, infonce)
+        loss, mse, infonce = self._masked_loss(_gather_tokens(target, removed), recon, cls)
+        pred = target.to(recon.dtype).scatter(1, removed[..., None].expand_as(recon), recon.detach())
+        return MAEOutput(loss, pred, mask, target, mse, infonce)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, out: MAEOutput) -> torch.Tensor:
