@@ -11,12 +11,14 @@ Each variant runs in its own subprocess so peak memory is its own: on CUDA
 before the first step (weights and the input batch excluded, activations, gradients and optimiser
 state included). Compare ratios only within one run: machines are noisy.
 
-``flops`` is one step's forward + backward FLOPs counted by ``torch.utils.flop_counter`` (matrix
-products and attention; the optimiser and element-wise work are not counted, as in the usual MFU
-definition), ``tflops`` = flops / step time, and ``mfu`` = tflops / the peak of the precision the
+``flops`` is one step's forward + backward model FLOPs counted by ``torch.utils.flop_counter``
+(matrix products and attention, fused or explicit counted alike, without the fused backward's
+recomputation; the optimiser and element-wise work are not counted, as in the usual MFU definition), ``tflops`` = flops / step time, and ``mfu`` = tflops / the peak of the precision the
 variant runs in (``--peak-tflops``, or the dense tensor-core peak looked up for H100/H200:
 989.4 TFLOP/s bf16, 494.7 TF32, 66.9 plain fp32; unknown devices leave it blank).
-``--compile`` wraps our model (not the reference) in ``torch.compile``; ``--max-batch`` doubles
+``--compile`` wraps our model (not the reference) in ``torch.compile`` (``--compile-mode``
+for e.g. ``max-autotune-no-cudagraphs``); ``--set KEY=VALUE`` overrides our model's config (the
+reference follows the widths and depths); ``--max-batch`` doubles
 then bisects the batch size to the largest one whose step fits in memory (CUDA only) and reports
 it per variant, with ``--grad-checkpointing`` showing what activation checkpointing buys.
 """
@@ -60,6 +62,21 @@ def peak_tflops(device, precision: str, override: float = 0.0) -> float | None:
     return None
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """``["dec_dim=512", "infonce_weight=0"]`` -> model config overrides (values parsed as JSON,
+    else kept as strings)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set wants KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def _sync(device):
     import torch
     if device.type == "cuda":
@@ -73,8 +90,9 @@ def _build(args, device):
     from workbench import models
 
     torch.manual_seed(0)
-    cfg = models.config(args.model, tokens=args.tokens, masking=args.masking, joint=args.variant == "joint",
-                        frames=args.frames, grad_checkpointing=args.grad_checkpointing)
+    cfg = models.config(args.model, **{"tokens": args.tokens, "masking": args.masking, "joint": args.variant == "joint",
+                                        "frames": args.frames, "grad_checkpointing": args.grad_checkpointing,
+                                        **parse_overrides(args.set)})
     if args.variant == "reference":
         from reference_mae import ReferenceMAE
 
@@ -87,7 +105,7 @@ def _build(args, device):
     model = model.to(device)
     # Our engine's optimiser (fused AdamW, also on the CPU); the reference keeps torch's default loop.
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=args.variant != "reference")
-    fwd = torch.compile(model) if args.compile and args.variant != "reference" else model
+    fwd = torch.compile(model, mode=args.compile_mode) if args.compile and args.variant != "reference" else model
     gen = torch.Generator().manual_seed(0)
 
     def make_step(f):
@@ -103,11 +121,40 @@ def _build(args, device):
     return model, make_step(fwd), make_step(model), use_bf16
 
 
+def attention_flop_mapping() -> dict:
+    """FLOP formulas for the fused attention kernels, by model FLOPs (what an explicit
+    ``softmax(q @ k^T) @ v`` does: forward 2 products, backward 4), for ``FlopCounterMode``.
+
+    torch's own table leaves out the CPU flash kernel that ``F.scaled_dot_product_attention`` runs
+    on the CPU (our CPU count would miss attention while the reference's explicit products are
+    counted), and charges the fused backward for recomputing ``q @ k^T``, which MFU leaves out as
+    it leaves out activation checkpointing.
+    """
+    import torch
+    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
+    aten = torch.ops.aten
+
+    def fwd(query, key, value, *args, out_shape=None, **kwargs) -> int:
+        return sdpa_flop_count(query, key, value)
+
+    def bwd(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
+        b, h, s_q, d = query
+        recompute = 2 * b * h * s_q * key[2] * d
+        return sdpa_backward_flop_count(grad_out, query, key, value) - recompute
+
+    mapping = {aten._scaled_dot_product_flash_attention_for_cpu: fwd,
+               aten._scaled_dot_product_flash_attention_for_cpu_backward: bwd}
+    for name in ("flash", "efficient", "cudnn"):
+        mapping[getattr(aten, f"_scaled_dot_product_{name}_attention_backward")] = bwd
+    return mapping
+
+
 def count_flops(step, x) -> int:
     """Forward + backward FLOPs of one step (matrix products and attention)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=attention_flop_mapping())
     with counter:
         step(x)
     return counter.get_total_flops()
@@ -154,7 +201,8 @@ def run_one(args: argparse.Namespace) -> dict:
            "batch_size": args.batch_size, "frames": args.frames, "device": str(device),
            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
            "precision": precision, "compiled": bool(args.compile and args.variant != "reference"),
-           "grad_checkpointing": args.grad_checkpointing,
+           "grad_checkpointing": args.grad_checkpointing, "compile_mode": args.compile_mode,
+           "overrides": parse_overrides(args.set),
            "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
     if args.max_batch:
         if device.type != "cuda":
@@ -213,6 +261,10 @@ def main() -> None:
     p.add_argument("--variants", default="all", help="comma-separated variant:tokens:masking, or all")
     p.add_argument("--grad-checkpointing", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile our model (not the reference)")
+    p.add_argument("--compile-mode", default=None,
+                   help="torch.compile mode, e.g. max-autotune-no-cudagraphs (default: inductor's default)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="model config override for our variants, e.g. --set dec_dim=512 (repeatable)")
     p.add_argument("--no-flops", dest="flops", action="store_false", help="skip the FLOP count (and MFU)")
     p.add_argument("--peak-tflops", type=float, default=0.0, help="peak for MFU (default: looked up)")
     p.add_argument("--profile", action="store_true", help="print the top kernels of 3 profiled steps")
@@ -271,7 +323,9 @@ def main() -> None:
         return
     base = {(r["tokens"], r["masking"]): r for r in rows if r["variant"] == "mae"}
     print(f"\n{args.model}, batch {args.batch_size}, 128x{args.frames}, {rows[0]['device_name'] if rows else args.device}, "
-          f"{args.precision}{', compiled' if args.compile else ''}")
+          f"{args.precision}{', compiled' if args.compile else ''}"
+          f"{f' ({args.compile_mode})' if args.compile and args.compile_mode else ''}"
+          f"{''.join(f', {o}' for o in args.set)}")
     print(f"{'variant':10s} {'tokens':6s} {'masking':7s} {'prec':5s} {'step_s':>8s} {'samples/s':>10s} "
           f"{'peak_mem_mb':>12s} {'TFLOP/s':>8s} {'MFU':>6s} {'vs mae (time, mem)':>20s}")
     for r in rows:
