@@ -62,21 +62,6 @@ def peak_tflops(device, precision: str, override: float = 0.0) -> float | None:
     return None
 
 
-def parse_overrides(items: list[str]) -> dict:
-    """``["dec_dim=512", "infonce_weight=0"]`` -> model config overrides (values parsed as JSON,
-    else kept as strings)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set wants KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def _sync(device):
     import torch
     if device.type == "cuda":
@@ -92,7 +77,7 @@ def _build(args, device):
     torch.manual_seed(0)
     cfg = models.config(args.model, **{"tokens": args.tokens, "masking": args.masking, "joint": args.variant == "joint",
                                         "frames": args.frames, "grad_checkpointing": args.grad_checkpointing,
-                                        **parse_overrides(args.set)})
+                                        **dict(args.set)})
     if args.variant == "reference":
         from reference_mae import ReferenceMAE
 
@@ -202,7 +187,7 @@ def run_one(args: argparse.Namespace) -> dict:
            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
            "precision": precision, "compiled": bool(args.compile and args.variant != "reference"),
            "grad_checkpointing": args.grad_checkpointing, "compile_mode": args.compile_mode,
-           "overrides": parse_overrides(args.set),
+           "overrides": dict(args.set),
            "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
     if args.max_batch:
         if device.type != "cuda":
@@ -249,6 +234,8 @@ def run_one(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
+    from workbench.cli import key_value
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="tiny")
     p.add_argument("--batch-size", type=int, default=8)
@@ -263,7 +250,7 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile our model (not the reference)")
     p.add_argument("--compile-mode", default=None,
                    help="torch.compile mode, e.g. max-autotune-no-cudagraphs (default: inductor's default)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", action="append", default=[], type=key_value, metavar="KEY=VALUE",
                    help="model config override for our variants, e.g. --set dec_dim=512 (repeatable)")
     p.add_argument("--no-flops", dest="flops", action="store_false", help="skip the FLOP count (and MFU)")
     p.add_argument("--peak-tflops", type=float, default=0.0, help="peak for MFU (default: looked up)")
@@ -325,7 +312,7 @@ def main() -> None:
     print(f"\n{args.model}, batch {args.batch_size}, 128x{args.frames}, {rows[0]['device_name'] if rows else args.device}, "
           f"{args.precision}{', compiled' if args.compile else ''}"
           f"{f' ({args.compile_mode})' if args.compile and args.compile_mode else ''}"
-          f"{''.join(f', {o}' for o in args.set)}")
+          f"{''.join(f', {k}={v}' for k, v in args.set)}")
     print(f"{'variant':10s} {'tokens':6s} {'masking':7s} {'prec':5s} {'step_s':>8s} {'samples/s':>10s} "
           f"{'peak_mem_mb':>12s} {'TFLOP/s':>8s} {'MFU':>6s} {'vs mae (time, mem)':>20s}")
     for r in rows:

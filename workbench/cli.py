@@ -19,7 +19,7 @@ import os
 import sys
 
 
-def _key_value(text: str) -> tuple[str, object]:
+def key_value(text: str) -> tuple[str, object]:
     """``key=value`` with value parsed as JSON when possible (``enc_depth=6``, ``joint=true``)."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
@@ -64,7 +64,7 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
     p.add_argument("--out", default=d.out_dir, help="run folder (config.json, metrics, checkpoint.pt)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--set", dest="model_overrides", type=_key_value, action="append", default=[],
+    p.add_argument("--set", dest="model_overrides", type=key_value, action="append", default=[],
                    metavar="KEY=VALUE", help="any other model option, e.g. --set enc_depth=6")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=_run_pretrain)
