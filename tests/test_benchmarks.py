@@ -37,3 +37,14 @@ def test_flop_count_includes_attention_on_the_cpu():
     fwd = 2 * (2 * 2 * 3 * 64 * 64 * 16)  # two products of 2 * 64 * 64 * 16 FLOPs for each of 2 x 3 heads
     assert count_flops(explicit, q) == 3 * fwd  # forward, then two products per forward product
     assert count_flops(fused, q) == 3 * fwd
+
+
+def test_mlp_activation_benchmark_prints_a_row_per_activation():
+    script = str(ROOT / "benchmarks" / "mlp_activation.py")
+    res = subprocess.run([sys.executable, script, "--tokens", "64", "--dim", "16", "--precision", "fp32",
+                          "--warmup", "0", "--repeats", "1", "--activations", "identity,gelu"],
+                         capture_output=True, text=True, check=True)
+    rows = [line.split()[0] for line in res.stdout.splitlines()[3:]]
+    assert rows == ["identity", "gelu"]
+    bad = subprocess.run([sys.executable, script, "--activations", "swish"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown activations ['swish']" in bad.stderr and "gelu" in bad.stderr
