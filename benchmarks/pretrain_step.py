@@ -13,14 +13,15 @@ state included). Compare ratios only within one run: machines are noisy.
 
 ``flops`` is one step's forward + backward model FLOPs counted by ``torch.utils.flop_counter``
 (matrix products and attention, fused or explicit counted alike, without the fused backward's
-recomputation; the optimiser and element-wise work are not counted, as in the usual MFU definition), ``tflops`` = flops / step time, and ``mfu`` = tflops / the peak of the precision the
-variant runs in (``--peak-tflops``, or the dense tensor-core peak looked up for H100/H200:
+recomputation; the optimiser and element-wise work are not counted, as in the usual MFU
+definition), ``tflops`` = flops / step time, and ``mfu`` = tflops / the peak of the precision
+the variant runs in (``--peak-tflops``, or the dense tensor-core peak looked up for H100/H200:
 989.4 TFLOP/s bf16, 494.7 TF32, 66.9 plain fp32; unknown devices leave it blank).
-``--compile`` wraps our model (not the reference) in ``torch.compile`` (``--compile-mode``
-for e.g. ``max-autotune-no-cudagraphs``); ``--set KEY=VALUE`` overrides our model's config (the
-reference follows the widths and depths); ``--max-batch`` doubles
-then bisects the batch size to the largest one whose step fits in memory (CUDA only) and reports
-it per variant, with ``--grad-checkpointing`` showing what activation checkpointing buys.
+``--compile`` wraps our model (not the reference) in ``torch.compile`` (``--compile-mode`` for
+e.g. ``max-autotune-no-cudagraphs``); ``--set KEY=VALUE`` overrides our model's config (the
+reference follows the widths and depths); ``--max-batch`` doubles then bisects the batch size to
+the largest one whose step fits in memory (CUDA only) and reports it per variant, with
+``--grad-checkpointing`` showing what activation checkpointing buys.
 """
 
 from __future__ import annotations
