@@ -135,7 +135,7 @@ def test_bad_options_raise_clear_errors():
         models.build("tiny", tokens="pixel")
     with pytest.raises(ValueError, match="mask_ratio"):
         models.build("tiny", mask_ratio=1.0)
-    with pytest.raises(TypeError, match="enc_depth must be an int"):
+    with pytest.raises(TypeError, match="enc_depth must be int"):
         models.build("tiny", enc_depth="6")
 
 
@@ -238,5 +238,5 @@ def test_forward_skips_the_infonce_head_when_its_weight_is_zero():
     m = models.build("nano", frames=64, infonce_weight=0.0)
     out = m(torch.randn(2, 1, 128, 64), generator=torch.Generator().manual_seed(0))
     out.loss.backward()
-    assert m.head_cls.weight.grad is None and m.head_recon.weight.grad is not None
+    assert m.head_infonce.weight.grad is None and m.head_recon.weight.grad is not None
     assert out.infonce == 0

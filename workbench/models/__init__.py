@@ -2,32 +2,30 @@
 
 >>> from workbench import models
 >>> m = models.build("tiny", tokens="frame", masking="random", joint=True)
+
+Loading a model from a run folder or checkpoint file is :func:`workbench.checkpoint.build_from_checkpoint`
+(``models/`` does no file I/O).
 """
 
 from __future__ import annotations
 
-import difflib
-from pathlib import Path
 from typing import Callable
 
-import torch
-
+from workbench.models.classifier import AudioClassifier
 from workbench.models.mae import MAEConfig, MAEOutput, MaskedAutoencoder
+from workbench.registry import Registry
 
-__all__ = ["MAEConfig", "MAEOutput", "MaskedAutoencoder", "build", "build_from_checkpoint", "config",
-           "names", "register_model"]
+__all__ = ["AudioClassifier", "MAEConfig", "MAEOutput", "MaskedAutoencoder", "build", "config", "names",
+           "register_model"]
 
-_PRESETS: dict[str, Callable[[], MAEConfig]] = {}
+PRESETS: Registry[Callable[[], MAEConfig]] = Registry("model")
 
 
 def register_model(name: str) -> Callable[[Callable[[], MAEConfig]], Callable[[], MAEConfig]]:
     """Register a factory returning the :class:`MAEConfig` of a preset."""
 
     def deco(fn: Callable[[], MAEConfig]) -> Callable[[], MAEConfig]:
-        if name in _PRESETS:
-            raise ValueError(f"model preset {name!r} is registered twice")
-        _PRESETS[name] = fn
-        return fn
+        return PRESETS.add(name, fn)
 
     return deco
 
@@ -57,16 +55,12 @@ def _base() -> MAEConfig:
 
 
 def names() -> list[str]:
-    return list(_PRESETS)
+    return PRESETS.names()
 
 
 def config(name: str, **overrides) -> MAEConfig:
     """The preset's config with ``overrides`` applied (unknown keys and bad types are rejected)."""
-    if name not in _PRESETS:
-        close = difflib.get_close_matches(name, names(), n=2)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown model {name!r}.{hint} Valid models: {', '.join(names())}")
-    base = _PRESETS[name]().to_dict()
+    base = PRESETS.get(name)().to_dict()
     unknown = sorted(set(overrides) - set(base))
     if unknown:
         raise ValueError(f"unknown model options {unknown}; valid options: {sorted(base)}")
@@ -76,21 +70,3 @@ def config(name: str, **overrides) -> MAEConfig:
 def build(name: str, **overrides) -> MaskedAutoencoder:
     """Build preset ``name`` (see :func:`names`) with config ``overrides``."""
     return MaskedAutoencoder(config(name, **overrides))
-
-
-def build_from_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu",
-                          **overrides) -> MaskedAutoencoder:
-    """Rebuild the model saved in a pre-training checkpoint (``checkpoint.pt`` or its run folder)
-    and load its weights. ``overrides`` change non-architectural options such as ``mask_ratio``."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    if "model" not in ckpt or "model_config" not in ckpt:
-        raise ValueError(f"{path} is not a workbench pre-training checkpoint (keys: {sorted(ckpt)})")
-    cfg = MAEConfig.from_dict({**ckpt["model_config"], **overrides})
-    model = MaskedAutoencoder(cfg)
-    model.load_state_dict(ckpt["model"])
-    return model

@@ -19,7 +19,7 @@ clip's masked targets), MAE-AST's 10 : 1 by default.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -27,59 +27,50 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from workbench.config import Config, setting
 from workbench.models.masking import MASKINGS, chunk_mask, num_masked, random_mask
 
 TOKENS = ("patch", "frame")
 
 
 @dataclass
-class MAEConfig:
+class MAEConfig(Config):
     """Hyper-parameters of :class:`MaskedAutoencoder` (see module docstring)."""
 
-    n_mels: int = 128  # input height (mel bins)
-    frames: int = 1024  # default input width; any multiple of the token width is accepted
-    tokens: str = "patch"  # "patch" (patch_size x patch_size) | "frame" (n_mels x frame_width)
-    patch_size: int = 16
-    frame_width: int = 2
-    masking: str = "random"  # "random" | "chunk"
-    mask_ratio: float = 0.75
+    n_mels: int = setting(128, min=1)  # input height (mel bins)
+    frames: int = setting(1024, min=1)  # default input width; any multiple of the token width is accepted
+    tokens: str = setting("patch", choices=TOKENS)  # "patch" (patch_size x patch_size) | "frame" (n_mels x frame_width)
+    patch_size: int = setting(16, min=1)
+    frame_width: int = setting(2, min=1)
+    masking: str = setting("random", choices=MASKINGS)  # "random" | "chunk"
+    mask_ratio: float = setting(0.75, min=0.0, below=1.0)  # fraction of tokens removed
     chunk_sizes: tuple[int, ...] = (3, 4, 5)  # chunk sides for masking="chunk"
     chunk_per_batch: bool = False  # one chunk mask for the whole batch (MAE-AST's speed trick)
-    enc_dim: int = 768
-    enc_depth: int = 12
-    enc_heads: int = 12
-    dec_dim: int = 768
-    dec_depth: int = 2
-    dec_heads: int = 12
-    mlp_ratio: float = 4.0
+    enc_dim: int = setting(768, min=1)
+    enc_depth: int = setting(12, min=1)
+    enc_heads: int = setting(12, min=1)
+    dec_dim: int = setting(768, min=1)
+    dec_depth: int = setting(2, min=0)
+    dec_heads: int = setting(12, min=1)
+    mlp_ratio: float = setting(4.0, above=0.0)
     joint: bool = False  # SSAST-style: mask tokens through the whole encoder, no decoder
     norm_pix_loss: bool = False  # per-token normalised reconstruction target (He et al.)
-    mse_weight: float = 10.0
-    infonce_weight: float = 1.0
+    mse_weight: float = setting(10.0, min=0.0)
+    infonce_weight: float = setting(1.0, min=0.0)
     use_cls: bool = False  # prepend a learned CLS token (for pool="cls" downstream)
     grad_checkpointing: bool = False  # recompute encoder and decoder blocks in backward to save memory
 
-    def __post_init__(self) -> None:
-        if self.tokens not in TOKENS:
-            raise ValueError(f"tokens must be one of {TOKENS}, got {self.tokens!r}")
-        if self.masking not in MASKINGS:
-            raise ValueError(f"masking must be one of {MASKINGS}, got {self.masking!r}")
-        if not 0.0 <= self.mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio must be in [0, 1), got {self.mask_ratio}")
-        for name in ("enc_dim", "enc_heads", "dec_dim", "dec_heads", "n_mels", "frames", "patch_size",
-                     "frame_width", "enc_depth"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.dec_depth < 0:
-            raise ValueError(f"dec_depth must be >= 0, got {self.dec_depth}")
-        if self.enc_dim % self.enc_heads or self.dec_dim % self.dec_heads:
-            raise ValueError("enc_dim/dec_dim must be divisible by enc_heads/dec_heads, got "
-                             f"{self.enc_dim}/{self.enc_heads} and {self.dec_dim}/{self.dec_heads}")
+    def check(self) -> dict[str, str]:
+        problems = {}
+        if self.enc_dim % self.enc_heads:
+            problems["enc_dim"] = f"not divisible by enc_heads={self.enc_heads}"
+        if self.dec_dim % self.dec_heads:
+            problems["dec_dim"] = f"not divisible by dec_heads={self.dec_heads}"
         if self.tokens == "patch" and self.n_mels % self.patch_size:
-            raise ValueError(f"n_mels={self.n_mels} is not a multiple of patch_size={self.patch_size}")
+            problems["n_mels"] = f"not a multiple of patch_size={self.patch_size}"
         if self.frames % self.token_width:
-            raise ValueError(f"frames={self.frames} is not a multiple of the token width {self.token_width}")
-        self.chunk_sizes = tuple(self.chunk_sizes)
+            problems["frames"] = f"not a multiple of the token width {self.token_width}"
+        return problems
 
     @property
     def token_width(self) -> int:
@@ -95,38 +86,6 @@ class MAEConfig:
         if self.tokens == "patch":
             return self.n_mels // self.patch_size, frames // self.patch_size
         return 1, frames // self.frame_width
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["chunk_sizes"] = list(self.chunk_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MAEConfig":
-        """Build from a dict, rejecting unknown keys and wrong types with a message naming them."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"unknown MAEConfig keys: {unknown}; valid keys: {sorted(known)}")
-        out = {}
-        for k, v in d.items():
-            default = getattr(cls(), k)
-            if isinstance(default, bool):
-                if not isinstance(v, bool):
-                    raise TypeError(f"MAEConfig.{k} must be a bool, got {v!r}")
-            elif isinstance(default, int):
-                if isinstance(v, bool) or not isinstance(v, int):
-                    raise TypeError(f"MAEConfig.{k} must be an int, got {v!r}")
-            elif isinstance(default, float):
-                if isinstance(v, bool) or not isinstance(v, (int, float)):
-                    raise TypeError(f"MAEConfig.{k} must be a number, got {v!r}")
-                v = float(v)
-            elif isinstance(default, str) and not isinstance(v, str):
-                raise TypeError(f"MAEConfig.{k} must be a str, got {v!r}")
-            elif isinstance(default, tuple):
-                v = tuple(v)
-            out[k] = v
-        return cls(**out)
 
 
 class MAEOutput(NamedTuple):
@@ -244,7 +203,7 @@ class MaskedAutoencoder(nn.Module):
             self.decoder_norm = nn.LayerNorm(cfg.dec_dim)
             head_dim = cfg.dec_dim
         self.head_recon = nn.Linear(head_dim, cfg.token_dim)  # MSE head
-        self.head_cls = nn.Linear(head_dim, cfg.token_dim)  # InfoNCE head
+        self.head_infonce = nn.Linear(head_dim, cfg.token_dim)  # InfoNCE head
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -373,14 +332,15 @@ class MaskedAutoencoder(nn.Module):
 
     def forward_decoder(self, latent: torch.Tensor, mask: torch.Tensor, *,
                         n_masked: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Heads on all ``L`` positions: returns ``(recon [N, L, token_dim], cls [N, L, token_dim])``.
+        """Heads on all ``L`` positions: ``(recon [N, L, token_dim], infonce [N, L, token_dim])``, the
+        MSE head's reconstruction and the InfoNCE head's prediction.
 
         For inspection and teaching: :meth:`forward` skips the positions the loss never reads."""
         if self.cfg.joint:
             h = latent[:, 1:] if self.cls_token is not None else latent
         else:
             h = self._decode(latent, mask_indices(mask, n_masked)[0], mask.shape[1])
-        return self.head_recon(h), self.head_cls(h)
+        return self.head_recon(h), self.head_infonce(h)
 
     def target_tokens(self, x: torch.Tensor) -> torch.Tensor:
         target = self.patchify(x)
@@ -390,7 +350,7 @@ class MaskedAutoencoder(nn.Module):
             target = (target - mean) / (var + 1e-6).sqrt()
         return target
 
-    def _masked_loss(self, target: torch.Tensor, recon: torch.Tensor, cls: torch.Tensor | None
+    def _masked_loss(self, target: torch.Tensor, recon: torch.Tensor, infonce_pred: torch.Tensor | None
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(loss, mse, infonce)`` from the removed tokens only: each ``[N, k, token_dim]``."""
         target, recon = target.float(), recon.float()
@@ -400,18 +360,18 @@ class MaskedAutoencoder(nn.Module):
         infonce = zero
         if self.cfg.infonce_weight > 0 and k:
             # Each removed token's prediction must pick its own target among the clip's removed targets.
-            logits = torch.bmm(cls.float(), target.transpose(1, 2))  # [N, k, k]
+            logits = torch.bmm(infonce_pred.float(), target.transpose(1, 2))  # [N, k, k]
             labels = torch.arange(k, device=logits.device).expand(logits.shape[0], -1)
             infonce = F.cross_entropy(logits.reshape(-1, k), labels.reshape(-1))
         loss = self.cfg.mse_weight * mse + self.cfg.infonce_weight * infonce
         return loss, mse, infonce
 
-    def forward_loss(self, target: torch.Tensor, recon: torch.Tensor, cls: torch.Tensor,
+    def forward_loss(self, target: torch.Tensor, recon: torch.Tensor, infonce_pred: torch.Tensor,
                      mask: torch.Tensor, *, n_masked: int | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(loss, mse, infonce)`` over masked tokens; ``target/recon/cls: [N, L, D]``, ``mask: [N, L]``."""
+        """``(loss, mse, infonce)`` over masked tokens; ``target/recon/infonce_pred: [N, L, D]``, ``mask: [N, L]``."""
         removed = mask_indices(mask, n_masked)[1]  # every sample removes the same number of tokens
-        return self._masked_loss(*(_gather_tokens(t, removed) for t in (target, recon, cls)))
+        return self._masked_loss(*(_gather_tokens(t, removed) for t in (target, recon, infonce_pred)))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
                 generator: torch.Generator | None = None) -> MAEOutput:
@@ -435,9 +395,9 @@ class MaskedAutoencoder(nn.Module):
         else:
             h = self._decode(self._encode(x, mask, visible), visible, mask.shape[1], removed)
         recon = self.head_recon(h)
-        cls = self.head_cls(h) if self.cfg.infonce_weight > 0 else None
+        infonce_pred = self.head_infonce(h) if self.cfg.infonce_weight > 0 else None
         target = self.target_tokens(x)
-        loss, mse, infonce = self._masked_loss(_gather_tokens(target, removed), recon, cls)
+        loss, mse, infonce = self._masked_loss(_gather_tokens(target, removed), recon, infonce_pred)
         pred = target.to(recon.dtype).scatter(1, removed[..., None].expand_as(recon), recon.detach())
         return MAEOutput(loss, pred, mask, target, mse, infonce)
 

@@ -21,7 +21,7 @@ network because a ResNet-50 is far too slow on a CPU and no weights can be downl
   the stand-in for the reference's MoCo-v2 ResNet-50 trained on dead leaves: a much smaller
   network trained briefly (:data:`TRAIN_STEPS` steps of :data:`TRAIN_BATCH` images at
   :data:`TRAIN_SIZE` px). The weights are cached under
-  ``workbench.patterns.registry.cache_dir() / "feature_vis"``.
+  ``workbench.files.cache_dir() / "feature_vis"``.
 
 Feature visualisation is slow (every image is an optimisation), so both sources are served from a
 pool: :func:`build_pool` renders :func:`pool_size` images once (tqdm progress bar; the location is
@@ -48,8 +48,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from workbench.io import atomic_torch_save
-from workbench.patterns.registry import PatternBatch, cache_dir, is_registered, register_pattern
+from workbench.files import atomic_torch_save, cache_dir
+from workbench.patterns.registry import PatternBatch, is_registered, register_pattern
+from workbench.patterns.render import render
 
 NATIVE_SIZE = 128
 WIDTHS = (16, 32, 64, 128)
@@ -519,8 +520,6 @@ def _dead_leaves_images(n: int, *, size: int, seed: int) -> torch.Tensor:
         except ImportError as exc:
             raise RuntimeError(f"featvis_dead_leaves needs the {DEAD_LEAVES_NAME!r} pattern family "
                                "(workbench/patterns/dead_leaves.py), which is not available") from exc
-    from workbench.patterns import render
-
     chunk = 256
     return torch.cat([render(DEAD_LEAVES_NAME, min(chunk, n - s), seed=seed + s, size=size).images[:, :3]
                       for s in range(0, n, chunk)])

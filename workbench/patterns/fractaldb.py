@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-from workbench.io import atomic_torch_save
-from workbench.patterns.registry import PatternBatch, cache_dir, register_pattern
+from workbench.files import atomic_torch_save, cache_dir
+from workbench.patterns.registry import PatternBatch, register_pattern
 
 NUM_CATEGORIES = 1000
 INSTANCES_PER_CATEGORY = 1000

@@ -16,13 +16,12 @@ move the result with ``.to(device)``; compute on ``device``.
 
 from __future__ import annotations
 
-import difflib
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, NamedTuple
 
 import torch
+
+from workbench.registry import Registry
 
 
 class PatternBatch(NamedTuple):
@@ -44,13 +43,8 @@ class PatternSpec:
     cached: bool = False  # True when the family renders to an on-disk cache first (slow generators)
 
 
-def cache_dir() -> Path:
-    """Where slow-to-make pattern data is cached (``$WORKBENCH_CACHE`` or ``~/.cache/workbench``)."""
-    return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
-
-
-_REGISTRY: dict[str, PatternSpec] = {}
-_ALIASES: dict[str, str] = {}
+PATTERNS: Registry[PatternSpec] = Registry(
+    "pattern dataset", plural="names", extra="An existing folder of PNG/JPG images is accepted too.")
 
 
 def register_pattern(
@@ -70,16 +64,9 @@ def register_pattern(
         raise ValueError(f"kind must be 'image' or 'spectrogram', got {kind!r}")
 
     def deco(fn: Callable[..., PatternBatch]) -> Callable[..., PatternBatch]:
-        for key in (name, *aliases):
-            if key in _REGISTRY or key in _ALIASES:
-                raise ValueError(f"pattern name {key!r} is registered twice")
-        _REGISTRY[name] = PatternSpec(
-            name=name, fn=fn, family=family, description=description, kind=kind,
-            native_size=native_size, num_classes=num_classes, paper_id=paper_id,
-            aliases=tuple(aliases), cached=cached,
-        )
-        for alias in aliases:
-            _ALIASES[alias] = name
+        PATTERNS.add(name, PatternSpec(name=name, fn=fn, family=family, description=description, kind=kind,
+                                       native_size=native_size, num_classes=num_classes, paper_id=paper_id,
+                                       aliases=tuple(aliases), cached=cached), aliases=aliases)
         return fn
 
     return deco
@@ -87,23 +74,14 @@ def register_pattern(
 
 def names() -> list[str]:
     """Canonical names of all registered pattern sources: the paper's (a-q) in its order, then ours."""
-    order = {name: i for i, name in enumerate(_REGISTRY)}
-    return sorted(_REGISTRY, key=lambda n: (_REGISTRY[n].paper_id is None, _REGISTRY[n].paper_id or "", order[n]))
+    order = {name: i for i, name in enumerate(PATTERNS.names())}
+    return sorted(order, key=lambda n: (PATTERNS.get(n).paper_id is None, PATTERNS.get(n).paper_id or "", order[n]))
 
 
 def get(name: str) -> PatternSpec:
     """Look up a pattern source by name or alias; an unknown name lists the valid ones."""
-    key = _ALIASES.get(name, name)
-    if key not in _REGISTRY:
-        valid = names() + sorted(_ALIASES)
-        close = difflib.get_close_matches(name, valid, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(
-            f"unknown pattern dataset {name!r}.{hint} Valid names: {', '.join(valid)}. "
-            "An existing folder of PNG/JPG images is accepted too."
-        )
-    return _REGISTRY[key]
+    return PATTERNS.get(name)
 
 
 def is_registered(name: str) -> bool:
-    return name in _REGISTRY or name in _ALIASES
+    return name in PATTERNS
