@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import workbench.patterns as patterns
-from workbench.patterns.folder import ImageFolder
-from workbench.patterns.materialize import MANIFEST, batch_seed, materialize
+from workbench.sources.images import ImageFolder
+from workbench.sources.materialize import MANIFEST, batch_seed, materialize
 
 FRAMES = 64
 

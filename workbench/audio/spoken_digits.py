@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from workbench.audio.frontend import SAMPLE_RATE, load_audio
+from workbench.files import cache_dir
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 CLIP_SECONDS = 1.0
@@ -56,11 +57,6 @@ class SpokenDigit:
     voice: str  # espeak-ng voice, "<accent>+<variant>"
     speed: int
     pitch: int
-
-
-def cache_dir() -> Path:
-    """``$WORKBENCH_CACHE`` or ``~/.cache/workbench``."""
-    return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
 
 
 def espeak_available() -> bool:
@@ -197,5 +193,5 @@ def load_spoken_digits(split: str, *, seed: int = 0) -> tuple[list, list[int], l
     return [load_audio(it.path) for it in items], [it.label for it in items], list(DIGITS)
 
 
-__all__ = ["ACCENTS", "CLIP_SECONDS", "DIGITS", "EspeakNotFound", "SpokenDigit", "VARIANTS", "cache_dir",
+__all__ = ["ACCENTS", "CLIP_SECONDS", "DIGITS", "EspeakNotFound", "SpokenDigit", "VARIANTS",
            "espeak_available", "load_spoken_digits", "make_spoken_digits", "voices"]

@@ -1,7 +1,7 @@
 """Downstream audio tasks, registered by name, read from local copies in their public layouts.
 
->>> from workbench.audio import datasets
->>> split = datasets.make_split("esc50", root="~/data/ESC-50-master", fold=5)
+>>> from workbench.audio import tasks
+>>> split = tasks.make_split("esc50", root="~/data/ESC-50-master", fold=5)
 >>> x, y = split.train[0]  # x: [1, 128, 512] normalised log-mel, y: int64 class id
 
 Nothing is ever downloaded. A task resolves to a :class:`TaskData` (a list of :class:`Clip`s, the
@@ -29,61 +29,31 @@ Frames are the 10 ms Kaldi frames of that length rounded up to a multiple of 16,
 (16 x 16) and frame (128 x 2) tokens tile the input. Longer clips are cut at the start (AST),
 shorter ones zero-padded in the log-mel domain (AST), by the front-end's ``crop_or_pad``.
 
-Log-mels are cached in memory (full length, before cropping) up to ``WORKBENCH_MEMCACHE_MB``
-(default 2048) so later epochs and repeated runs in one process skip the audio decoding.
-
-:func:`pretrain_source` serves the same log-mels as MAE pre-training batches
-(``pretrain --dataset audio:SPEC``), so pattern and audio pre-training are compared like for like.
+Clips, their log-mel cache and the dataset class live in :mod:`workbench.audio.clips`; the same
+log-mels serve MAE pre-training on audio (``pretrain --dataset audio:SPEC``) through
+:mod:`workbench.sources.audio`, so pattern and audio pre-training are compared like for like.
 """
 
 from __future__ import annotations
 
 import csv
-import difflib
 import json
-import math
-import os
 import random
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-import torch
-
-from workbench.audio.frontend import (
-    AudioLoadError, NormStats, compute_norm_stats, crop_or_pad, fbank, frames_for_seconds, load_audio,
-    normalize,
+from workbench.audio.clips import (
+    AUDIO_SUFFIXES, AudioClipDataset, Clip, audio_files, clip_frames, norm_stats,
 )
+from workbench.audio.frontend import AudioLoadError, NormStats
+from workbench.registry import Registry
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".au", ".aiff", ".aif")
-TOKEN_MULTIPLE = 16  # frames are rounded up to this so 16x16 patches tile the input
 MAX_FOLDER_FRAMES = 1024  # cap for a folder's clip length (AudioSet's 10.24 s)
-STATS_MAX_CLIPS = 2000  # training clips used for a task's normalisation statistics
-STATS_SEED = 2**31 - 1  # a seed no training step uses (same reserve as workbench.data)
 
 
 class DatasetLayoutError(FileNotFoundError):
     """A task's root or one of its files is missing; the message names the path and the layout."""
-
-
-def clip_frames(seconds: float) -> int:
-    """Frames for a clip of ``seconds``, rounded up to a multiple of 16 (1 s -> 112, 5 s -> 512)."""
-    return int(math.ceil(frames_for_seconds(seconds) / TOKEN_MULTIPLE) * TOKEN_MULTIPLE)
-
-
-# ---- data model ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Clip:
-    """One labelled example. Exactly one of ``path`` (an audio file) and ``wave`` (in-memory
-    16 kHz mono ``[samples]``) is set. ``label`` is a class id, or a tuple of ids for multi-label
-    tasks. ``group`` is the fold id (int) for cross-validated tasks, else the split name."""
-
-    key: str  # unique and stable: the in-memory log-mel cache is keyed by it for in-memory waves
-    label: int | tuple[int, ...]
-    group: int | str
-    path: Path | None = None
-    wave: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -127,105 +97,6 @@ class TaskData:
         return out
 
 
-# ---- in-memory log-mel cache --------------------------------------------------------------------
-_CACHE: dict[tuple, torch.Tensor] = {}
-_CACHE_BYTES = 0
-
-
-def _cache_limit() -> int:
-    return int(float(os.environ.get("WORKBENCH_MEMCACHE_MB", "2048")) * 2**20)
-
-
-def clear_cache() -> None:
-    """Drop every cached log-mel (e.g. after editing audio files in place)."""
-    global _CACHE_BYTES
-    _CACHE.clear()
-    _CACHE_BYTES = 0
-
-
-@contextmanager
-def single_thread():
-    """Run small tensor work on one intra-op thread. One clip's fbank (or a linear head's step) is
-    too little work to share; on a busy machine the extra threads make it ~20x slower (measured:
-    300 one-second clips, 0.8 s vs 21 s with 2 threads on 2 loaded cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def clip_fbank(clip: Clip) -> torch.Tensor:
-    """Full-length un-normalised log-mel ``[frames, 128]`` of a clip, from the memory cache when
-    possible. Files are keyed by path, size and mtime, so edited files are re-read."""
-    global _CACHE_BYTES
-    if clip.path is not None:
-        try:
-            st = clip.path.stat()
-        except OSError as exc:
-            raise AudioLoadError(f"audio file not found: {clip.path}") from exc
-        key: tuple = ("file", str(clip.path), st.st_size, st.st_mtime_ns)
-    else:
-        key = ("mem", clip.key)
-    spec = _CACHE.get(key)
-    if spec is None:
-        wave = load_audio(clip.path) if clip.path is not None else clip.wave
-        if wave is None:
-            raise ValueError(f"clip {clip.key!r} has neither a path nor a waveform")
-        with single_thread():
-            spec = fbank(wave.float())
-        if _CACHE_BYTES + spec.numel() * 4 <= _cache_limit():
-            _CACHE[key] = spec
-            _CACHE_BYTES += spec.numel() * 4
-    return spec
-
-
-# ---- datasets -----------------------------------------------------------------------------------
-class AudioClipDataset(torch.utils.data.Dataset):
-    """Clips as ``(x, y)``: ``x`` the normalised log-mel ``[1, 128, frames]`` (start-cropped or
-    zero-padded, then ``(x - mean) / (2 std)``), ``y`` an int64 class id, or a float ``[C]``
-    multi-hot vector for multi-label tasks."""
-
-    def __init__(self, clips: Sequence[Clip], *, frames: int, stats: NormStats, num_classes: int,
-                 multilabel: bool = False) -> None:
-        self.clips = list(clips)
-        self.frames = frames
-        self.stats = stats
-        self.num_classes = num_classes
-        self.multilabel = multilabel
-
-    def __len__(self) -> int:
-        return len(self.clips)
-
-    def spectrogram(self, i: int, *, normalized: bool = True) -> torch.Tensor:
-        """``[1, 128, frames]`` log-mel of clip ``i``."""
-        x = crop_or_pad(clip_fbank(self.clips[i]), self.frames).T.contiguous()[None]
-        return normalize(x, self.stats) if normalized else x
-
-    def target(self, i: int) -> torch.Tensor:
-        label = self.clips[i].label
-        if self.multilabel:
-            y = torch.zeros(self.num_classes)
-            y[list(label if isinstance(label, tuple) else (label,))] = 1.0
-            return y
-        return torch.tensor(int(label), dtype=torch.int64)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.spectrogram(i), self.target(i)
-
-    def targets(self) -> torch.Tensor:
-        """All targets: ``[N]`` int64, or ``[N, C]`` multi-hot."""
-        if not self.clips:
-            return torch.zeros(0, self.num_classes) if self.multilabel else torch.zeros(0, dtype=torch.int64)
-        return torch.stack([self.target(i) for i in range(len(self))])
-
-    def batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stacked ``([B, 1, 128, frames], targets)`` for the given clip indices."""
-        return (torch.stack([self.spectrogram(int(i)) for i in indices]),
-                torch.stack([self.target(int(i)) for i in indices]))
-
-
 @dataclass
 class Split:
     """Train / test (and, where the task has one, valid) datasets sharing one :class:`NormStats`."""
@@ -240,23 +111,6 @@ class Split:
     @property
     def frames(self) -> int:
         return self.train.frames
-
-
-_STATS_CACHE: dict[tuple, NormStats] = {}
-
-
-def norm_stats(clips: Sequence[Clip], *, frames: int, cache_key: tuple | None = None) -> NormStats:
-    """Mean/std of the ``frames``-long log-mels of ``clips`` (at most ``STATS_MAX_CLIPS``, a
-    seeded subset), the values the model sees, padding included (as AST's ``get_norm_stats``)."""
-    if cache_key is not None and cache_key in _STATS_CACHE:
-        return _STATS_CACHE[cache_key]
-    idx = list(range(len(clips)))
-    if len(idx) > STATS_MAX_CLIPS:
-        idx = sorted(random.Random(STATS_SEED).sample(idx, STATS_MAX_CLIPS))
-    stats = compute_norm_stats(crop_or_pad(clip_fbank(clips[i]), frames) for i in idx)
-    if cache_key is not None:
-        _STATS_CACHE[cache_key] = stats
-    return stats
 
 
 def make_split(task: str | TaskData, *, root: str | Path | None = None, fold: int | None = None,
@@ -293,7 +147,7 @@ class TaskSpec:
     needs_root: bool = True
 
 
-_TASKS: dict[str, TaskSpec] = {}
+TASKS: Registry[TaskSpec] = Registry("task")
 
 
 def register_task(name: str, *, description: str, layout: str = "", needs_root: bool = True
@@ -301,24 +155,18 @@ def register_task(name: str, *, description: str, layout: str = "", needs_root: 
     """Decorator registering ``load(root, *, seed) -> TaskData`` under ``name``."""
 
     def deco(fn: Callable[..., TaskData]) -> Callable[..., TaskData]:
-        if name in _TASKS:
-            raise ValueError(f"task {name!r} is registered twice")
-        _TASKS[name] = TaskSpec(name, fn, description, layout, needs_root)
+        TASKS.add(name, TaskSpec(name, fn, description, layout, needs_root))
         return fn
 
     return deco
 
 
 def names() -> list[str]:
-    return list(_TASKS)
+    return TASKS.names()
 
 
 def get(name: str) -> TaskSpec:
-    if name not in _TASKS:
-        close = difflib.get_close_matches(name, names(), n=2)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown task {name!r}.{hint} Valid tasks: {', '.join(names())}")
-    return _TASKS[name]
+    return TASKS.get(name)
 
 
 def load_task(name: str, root: str | Path | None = None, *, seed: int = 0, **options) -> TaskData:
@@ -355,10 +203,6 @@ def _read_csv(path: Path, task: str, columns: Sequence[str]) -> list[dict[str, s
         raise DatasetLayoutError(f"{task}: {path} lacks the columns {missing} (or has no rows). "
                                  f"Expected layout:\n{get(task).layout}")
     return rows
-
-
-def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
 
 
 # ---- real datasets ------------------------------------------------------------------------------
@@ -439,7 +283,7 @@ def _load_gtzan(root: Path, *, seed: int = 0) -> TaskData:
     genres = sorted(p.name for p in base.iterdir() if p.is_dir())
     clips = []
     for label, genre in enumerate(genres):
-        for i, p in enumerate(_audio_files(base / genre)):
+        for i, p in enumerate(audio_files(base / genre)):
             clips.append(Clip(f"{genre}/{p.name}", label, i % 10 + 1, path=p))
     if not clips:
         raise DatasetLayoutError(f"gtzan: no audio files under {base}. Expected layout:\n{GTZAN_LAYOUT}")
@@ -461,7 +305,7 @@ def _load_cremad(root: Path, *, seed: int = 0) -> TaskData:
     has no official split; HEAR also uses 5 folds). Clip length 5 s (clips are 1-5 s)."""
     emotions = sorted(CREMAD_EMOTIONS)
     clips = []
-    for p in _audio_files(_need(root / "AudioWAV", "cremad")):
+    for p in audio_files(_need(root / "AudioWAV", "cremad")):
         parts = p.stem.split("_")
         if len(parts) != 4 or parts[2] not in CREMAD_EMOTIONS or not parts[0].isdigit():
             raise DatasetLayoutError(f"cremad: cannot parse emotion from file name {p}. Expected layout:\n"
@@ -547,10 +391,10 @@ def _load_folder(root: Path, *, seed: int = 0) -> TaskData:
     for label, cls in enumerate(classes):
         if has_splits:
             for s in split_dirs:
-                for p in _audio_files(root / s / cls) if (root / s / cls).is_dir() else []:
+                for p in audio_files(root / s / cls) if (root / s / cls).is_dir() else []:
                     clips.append(Clip(str(p.relative_to(root)), label, s, path=p))
         else:
-            files = _audio_files(root / cls)
+            files = audio_files(root / cls)
             rng.shuffle(files)
             n_test = int(round(len(files) * FOLDER_TEST_FRACTION)) or (1 if len(files) >= 2 else 0)
             for i, p in enumerate(files):
@@ -592,77 +436,3 @@ def _load_spoken_digits(root: None, *, seed: int = 0, **options) -> TaskData:
     items = make_spoken_digits(seed=seed, **options)
     clips = [Clip(str(it.path.name), it.label, it.split, path=it.path) for it in items]
     return TaskData("spoken_digits", clips, list(DIGITS), clip_frames(CLIP_SECONDS))
-
-
-# ---- pre-training on audio ----------------------------------------------------------------------
-class AudioSource:
-    """MAE pre-training batches from audio clips (``--dataset audio:SPEC``), following
-    :class:`workbench.data.Source`: ``batch(step, B, rank=...)`` is ``[B, 1, 128, frames]``,
-    normalised with the clips' own statistics, a pure function of ``(seed, step, rank)``.
-
-    Each epoch of a rank's stream is a fresh seeded permutation of the clips; each clip is cropped
-    at a seeded random offset when longer than ``frames`` and zero-padded when shorter. Pick
-    ``frames`` near the clips' length (112 for 1 s clips): padding is wasted compute.
-    """
-
-    def __init__(self, name: str, clips: Sequence[Clip], *, frames: int, seed: int,
-                 device: str | torch.device = "cpu", stats: NormStats | None = None) -> None:
-        if not clips:
-            raise ValueError(f"audio source {name!r} has no clips")
-        self.name = name
-        self.clips = list(clips)
-        self.frames = frames
-        self.seed = seed
-        self.device = torch.device(device)
-        self.stats = stats or norm_stats(self.clips, frames=frames,
-                                         cache_key=("pretrain", name, frames, len(self.clips)))
-
-    def indices(self, step: int, batch_size: int, rank: int = 0) -> list[int]:
-        from workbench.data import step_seed
-
-        n = len(self.clips)
-        out, perms = [], {}
-        for j in range(batch_size):
-            epoch, k = divmod(step * batch_size + j, n)
-            if epoch not in perms:
-                g = torch.Generator().manual_seed(step_seed(self.seed, epoch, rank))
-                perms[epoch] = torch.randperm(n, generator=g)
-            out.append(int(perms[epoch][k]))
-        return out
-
-    def batch(self, step: int, batch_size: int, *, rank: int = 0) -> torch.Tensor:
-        from workbench.data import step_seed
-
-        g = torch.Generator().manual_seed(step_seed(self.seed + 1, step, rank))  # crop offsets
-        specs = [crop_or_pad(clip_fbank(self.clips[i]), self.frames, generator=g).T[None]
-                 for i in self.indices(step, batch_size, rank)]
-        return normalize(torch.stack(specs), self.stats).to(self.device)
-
-
-def pretrain_source(spec: str, *, frames: int, seed: int, device: str | torch.device = "cpu") -> AudioSource:
-    """Resolve what follows ``audio:`` in ``--dataset audio:SPEC``.
-
-    * ``TASK`` (an embedded task, ``synth_sounds`` or ``spoken_digits``) or ``TASK:ROOT`` (a
-      registered task on a local copy, e.g. ``esc50:/data/ESC-50``): the task's ``train`` split;
-      for cross-validated tasks every fold (labels are never used, but the held-out fold's audio
-      is then seen during pre-training; use a folder of the other folds to avoid that).
-    * ``/path/to/folder``: every audio file found recursively, any layout.
-    """
-    if not spec:
-        raise ValueError("empty audio spec; use audio:TASK, audio:TASK:ROOT or audio:/folder "
-                         f"(tasks: {', '.join(names())})")
-    name, _, root = spec.partition(":")
-    if name in _TASKS:
-        data = load_task(name, root or None)
-        clips = data.clips if data.folds is not None else [c for c in data.clips if c.group == "train"]
-        return AudioSource(f"audio:{spec}", clips, frames=frames, seed=seed, device=device)
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        files = _audio_files(path)
-        if not files:
-            raise DatasetLayoutError(f"audio:{spec}: no audio files ({', '.join(AUDIO_SUFFIXES)}) under {path}")
-        clips = [Clip(str(p.relative_to(path)), -1, "train", path=p) for p in files]
-        return AudioSource(f"audio:{path}", clips, frames=frames, seed=seed, device=device)
-    close = difflib.get_close_matches(name, names(), n=2)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise KeyError(f"audio:{spec} is neither a task nor an existing folder.{hint} Tasks: {', '.join(names())}")

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from workbench.audio import datasets as D
+from workbench.audio import tasks as D
 from workbench.audio.frontend import AudioLoadError
 
 from fakes import make_esc50, write_wav
@@ -198,7 +198,7 @@ def test_corrupt_wav_in_training_split_fails_when_stats_are_computed(tmp_path):
 
 
 def test_log_mels_are_cached_in_memory(tmp_path, monkeypatch):
-    import workbench.audio.datasets as mod
+    import workbench.audio.clips as mod
 
     root = make_esc50(tmp_path / "esc")
     split = D.make_split("esc50", root=root, fold=1)
@@ -207,26 +207,6 @@ def test_log_mels_are_cached_in_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "load_audio", lambda p: calls.append(p) or torch.zeros(SR))
     assert all(torch.equal(split.test[i][0], x) for i, x in enumerate(first)) and split.train[0] is not None
     assert calls == []  # nothing was decoded twice
-
-
-def test_pretrain_source_from_folder_and_task(tmp_path):
-    from workbench.data import make_source
-
-    root = tmp_path / "sounds"
-    for k in range(5):
-        write_wav(root / "any" / "depth" / f"{k}.wav", freq=200 + 300 * k, seconds=0.5 + 0.2 * k, seed=k)
-    src = make_source(f"audio:{root}", frames=32, seed=1)
-    a, b = src.batch(3, 4), src.batch(3, 4)
-    assert a.shape == (4, 1, 128, 32) and torch.equal(a, b)  # a pure function of (seed, step, rank)
-    assert not torch.equal(a, src.batch(4, 4)) and not torch.equal(a, src.batch(3, 4, rank=1))
-    assert src.name.startswith("audio:") and src.stats.std > 0
-    assert abs(float(torch.cat([src.batch(s, 5) for s in range(4)]).mean())) < 0.3  # roughly normalised
-
-    esc = make_esc50(tmp_path / "esc")
-    src = D.pretrain_source(f"esc50:{esc}", frames=64, seed=0)
-    assert src.batch(0, 2).shape == (2, 1, 128, 64) and len(src.clips) == 10
-    with pytest.raises(KeyError, match="neither a task nor an existing folder"):
-        D.pretrain_source("no_such_thing", frames=64, seed=0)
 
 
 # ---- embedded tasks ---------------------------------------------------------------------------

@@ -3,16 +3,16 @@
 import pytest
 import torch
 
-from workbench.data import Prefetcher, make_source
+from workbench.sources import Prefetcher, make_source
 
 
 class _Boom:
     device = torch.device("cpu")
 
-    def batch(self, step, batch_size, *, rank=0):
-        if step == 2:
+    def batch(self, shard, batch_size):
+        if shard == 2:
             raise RuntimeError("generator failed at shard 2")
-        return torch.full((batch_size, 1, 4, 4), float(step))
+        return torch.full((batch_size, 1, 4, 4), float(shard))
 
 
 @pytest.mark.parametrize("workers", [0, 1, 3])
@@ -58,7 +58,7 @@ def test_npy_materialisation_trains_like_the_generator_it_froze(tmp_path):
     import json
 
     from workbench import patterns
-    from workbench.patterns.materialize import materialize
+    from workbench.sources.materialize import materialize
 
     out = materialize("stat_spectrum", 10, tmp_path / "arr", frames=32, batch_size=4, fmt="npy", progress=False)
     images = __import__("numpy").load(out / "images.npy")
@@ -80,7 +80,7 @@ def test_npy_materialisation_trains_like_the_generator_it_froze(tmp_path):
 
 def test_npy_materialisation_resumes_after_an_interruption(tmp_path, monkeypatch):
     from workbench import patterns
-    from workbench.patterns import materialize as mat
+    from workbench.sources import materialize as mat
 
     full = mat.materialize("stat_spectrum", 40, tmp_path / "full", frames=16, batch_size=2, fmt="npy", progress=False)
     calls = {"n": 0}
@@ -101,3 +101,40 @@ def test_npy_materialisation_resumes_after_an_interruption(tmp_path, monkeypatch
     np = __import__("numpy")
     assert np.array_equal(np.load(full / "images.npy"), np.load(part / "images.npy"))
     assert rendered == [mat.batch_seed(0, b) for b in range(16, 20)]  # only the batches not yet recorded
+
+
+def test_audio_source_from_folder_and_task(tmp_path):
+    from fakes import make_esc50, write_wav
+
+    root = tmp_path / "sounds"
+    for k in range(5):
+        write_wav(root / "any" / "depth" / f"{k}.wav", freq=200 + 300 * k, seconds=0.5 + 0.2 * k, seed=k)
+    src = make_source(f"audio:{root}", frames=32, seed=1)
+    a, b = src.batch(3, 4), src.batch(3, 4)
+    assert a.shape == (4, 1, 128, 32) and torch.equal(a, b)  # a pure function of (seed, shard)
+    assert not torch.equal(a, src.batch(4, 4)) and not torch.equal(a, make_source(f"audio:{root}", frames=32,
+                                                                                   seed=2).batch(3, 4))
+    assert src.name == f"audio:{root}" and src.stats.std > 0
+    assert abs(float(torch.cat([src.batch(s, 5) for s in range(4)]).mean())) < 0.3  # roughly normalised
+
+    esc = make_esc50(tmp_path / "esc")
+    src = make_source(f"audio:esc50:{esc}", frames=64, seed=0)
+    assert src.batch(0, 2).shape == (2, 1, 128, 64) and len(src.clips) == 10
+
+
+def test_crops_and_masks_draw_from_different_streams():
+    from workbench.seeding import Stream, step_seed
+
+    seeds = {stream: [step_seed(0, shard, stream) for shard in range(100)] for stream in Stream}
+    assert not set(seeds[Stream.MASKS]) & set(seeds[Stream.CROPS])
+    assert not set(seeds[Stream.DATA]) & (set(seeds[Stream.MASKS]) | set(seeds[Stream.CROPS]))
+
+
+def test_heldout_samples_are_the_same_whatever_their_number():
+    from workbench.sources import heldout_batch
+
+    src = make_source("stat_spectrum", frames=32, seed=0)
+    four = heldout_batch(src, 4)
+    assert four.shape == (4, 1, 128, 32)
+    assert torch.equal(heldout_batch(src, 2, start=2), four[2:])
+    assert not any(torch.equal(four[0], src.batch(s, 1)[0]) for s in range(3))
