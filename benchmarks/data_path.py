@@ -5,7 +5,7 @@
 
 For each source (a pattern generator on the training device, or ``--folder`` images read on the
 CPU) and each ``--workers`` count, runs ``--steps`` pre-training steps (forward, backward, fused
-AdamW; bf16 autocast on CUDA) that take their batches from :class:`workbench.data.Prefetcher`,
+AdamW; bf16 autocast on CUDA) that take their batches from :class:`workbench.sources.Prefetcher`,
 exactly as the engine does, and compares steps/s with the same loop fed one fixed random tensor
 (``synthetic``). ``workers=0`` renders each batch in the loop; ``workers>0`` renders ahead in
 background threads (each on its own CUDA stream). The goal: real data within 10% of synthetic.
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
-    from workbench.data import Prefetcher, make_source
+    from workbench.sources import Prefetcher, make_source
 
     device = torch.device(args.device)
     step = make_step(args.model, device=device, frames=args.frames, compile_model=args.compile)

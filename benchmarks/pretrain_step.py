@@ -32,7 +32,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 VARIANTS = [  # (variant, tokens, masking)
@@ -107,45 +106,6 @@ def _build(args, device):
     return model, make_step(fwd), make_step(model), use_bf16
 
 
-def attention_flop_mapping() -> dict:
-    """FLOP formulas for the fused attention kernels, by model FLOPs (what an explicit
-    ``softmax(q @ k^T) @ v`` does: forward 2 products, backward 4), for ``FlopCounterMode``.
-
-    torch's own table leaves out the CPU flash kernel that ``F.scaled_dot_product_attention`` runs
-    on the CPU (our CPU count would miss attention while the reference's explicit products are
-    counted), and charges the fused backward for recomputing ``q @ k^T``, which MFU leaves out as
-    it leaves out activation checkpointing.
-    """
-    import torch
-    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
-
-    aten = torch.ops.aten
-
-    def fwd(query, key, value, *args, out_shape=None, **kwargs) -> int:
-        return sdpa_flop_count(query, key, value)
-
-    def bwd(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
-        b, h, s_q, d = query
-        recompute = 2 * b * h * s_q * key[2] * d
-        return sdpa_backward_flop_count(grad_out, query, key, value) - recompute
-
-    mapping = {aten._scaled_dot_product_flash_attention_for_cpu: fwd,
-               aten._scaled_dot_product_flash_attention_for_cpu_backward: bwd}
-    for name in ("flash", "efficient", "cudnn"):
-        mapping[getattr(aten, f"_scaled_dot_product_{name}_attention_backward")] = bwd
-    return mapping
-
-
-def count_flops(step, x) -> int:
-    """Forward + backward FLOPs of one step (matrix products and attention)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False, custom_mapping=attention_flop_mapping())
-    with counter:
-        step(x)
-    return counter.get_total_flops()
-
-
 def find_max_batch(step, make_x, start: int, device) -> int:
     """Largest batch whose step runs without running out of memory (doubling, then bisection)."""
     import torch
@@ -172,6 +132,8 @@ def find_max_batch(step, make_x, start: int, device) -> int:
 def run_one(args: argparse.Namespace) -> dict:
     """Measure a single variant in this process."""
     import torch
+
+    from workbench.profiling import count_flops, fastest_seconds
 
     device = torch.device(args.device)
     if args.threads:
@@ -200,15 +162,8 @@ def run_one(args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for _ in range(args.warmup):
-        step(x)
-    _sync(device)
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        step(x)
-        _sync(device)
-        times.append(time.perf_counter() - t0)
+    times = fastest_seconds({"step": lambda: step(x)}, repeats=args.repeats, warmup=args.warmup,
+                            sync=lambda: _sync(device))["step"]
     if device.type == "cuda":
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:

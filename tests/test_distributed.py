@@ -62,7 +62,7 @@ def _records(run: Path) -> list[dict]:
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    return torch.load(run / "checkpoint.pt", weights_only=True)["model"]
 
 
 def _assert_same_training(a: Path, b: Path) -> None:
@@ -98,7 +98,7 @@ def test_only_rank_zero_writes_and_prints(ddp_runs):
     run, stdout = ddp_runs[1]
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "metrics.json", "metrics.jsonl"]
     assert [r["step"] for r in _records(run)] == [1, 2]
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     assert not [k for k in ckpt["model"] if k.startswith(("module.", "_orig_mod."))]
     assert ckpt["world_size"] == 2 and ckpt["shards_done"] == 4 and ckpt["step"] == 2
     config = json.loads((run / "config.json").read_text())
@@ -117,7 +117,7 @@ def test_resume_under_another_world_size_equals_uninterrupted(ddp_runs, tmp_path
     uninterrupted = tmp_path / "uninterrupted"
     assert main([*COMMON, "--steps", "4", "--accum-steps", "2", "--out", str(uninterrupted)]) == 0
     _assert_same_training(resumed, uninterrupted)
-    ckpt = torch.load(resumed / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(resumed / "checkpoint.pt", weights_only=True)
     assert ckpt["world_size"] == 1 and ckpt["shards_done"] == 8
 
 
@@ -133,4 +133,4 @@ def test_resume_with_another_global_batch_warns_and_rescales_lr(ddp_runs, tmp_pa
     assert "peak lr changed from 0.002 to 0.001 on resume" in out
     # Warm-up step 3 of 10 at the new peak lr; shards continue after the 4 the 2 ranks consumed.
     assert _records(resumed)[-1]["lr"] == pytest.approx(0.001 * 3 / 10)
-    assert torch.load(resumed / "checkpoint.pt", weights_only=False)["shards_done"] == 5
+    assert torch.load(resumed / "checkpoint.pt", weights_only=True)["shards_done"] == 5
