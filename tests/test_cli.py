@@ -31,3 +31,62 @@ def test_module_entry_point_lists_patterns():
     res = subprocess.run([sys.executable, "-m", "workbench", "patterns", "list"], capture_output=True, text=True,
                          check=True)
     assert "fractaldb1k" in res.stdout
+
+
+def _flags(command):
+    from workbench.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    return {s for a in sub._actions for s in a.option_strings}, sub.format_help()
+
+
+def test_every_config_field_is_a_flag_with_its_comment_as_help():
+    import dataclasses
+
+    from workbench.cli import flag_name
+    from workbench.sweep import SweepConfig
+    from workbench.train.finetune import FinetuneConfig
+    from workbench.train.pretrain import PretrainConfig
+
+    for command, cls in (("pretrain", PretrainConfig), ("finetune", FinetuneConfig), ("sweep", SweepConfig)):
+        flags, help_text = _flags(command)
+        wanted = {flag_name(f) for f in dataclasses.fields(cls) if f.metadata.get("cli", True)}
+        assert wanted <= flags, (command, sorted(wanted - flags))
+    flags, help_text = _flags("pretrain")
+    assert {"--betas", "--min-lr-ratio", "--set", "--config"} <= flags
+    assert "cosine floor as a fraction of the peak lr (default: 0.01)" in " ".join(help_text.split())
+    _, help_text = _flags("finetune")
+    assert "(default: runs/results.csv)" in " ".join(help_text.split())
+
+
+def test_flags_reach_the_config_and_a_saved_config_replays(tmp_path):
+    out = tmp_path / "run"
+    assert main(["pretrain", "--dataset", "stat_spectrum", "--model", "nano", "--frames", "32", "--steps", "1",
+                 "--batch-size", "2", "--betas", "0.8", "0.9", "--min-lr-ratio", "0.2", "--no-progress",
+                 "--out", str(out)]) == 0
+    saved = json.loads((out / "config.json").read_text())["pretrain"]
+    assert saved["betas"] == [0.8, 0.9] and saved["min_lr_ratio"] == 0.2
+    again = tmp_path / "again"
+    assert main(["pretrain", "--config", str(out), "--out", str(again), "--steps", "2", "--no-progress"]) == 0
+    replayed = json.loads((again / "config.json").read_text())["pretrain"]
+    assert {k: v for k, v in replayed.items() if k not in ("out_dir", "steps")} == {
+        k: v for k, v in saved.items() if k not in ("out_dir", "steps")}
+    assert replayed["steps"] == 2 and replayed["out_dir"] == str(again)
+
+
+def test_set_refuses_keys_with_their_own_flag_and_unknown_options(tmp_path, capsys):
+    assert main(["pretrain", "--set", "tokens=frame", "--out", str(tmp_path / "a")]) == 2
+    assert "tokens has its own flag, use --tokens instead" in capsys.readouterr().err
+    assert main(["pretrain", "--set", "enc_dpth=3", "--out", str(tmp_path / "b")]) == 2
+    assert "'enc_dpth' is not a model option. Did you mean enc_depth" in capsys.readouterr().err
+
+
+def test_bad_flag_values_are_named_by_argparse(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--steps", "many"])
+    assert "--steps" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["finetune", "--protocol", "probe"])
+    assert "invalid choice: 'probe'" in capsys.readouterr().err

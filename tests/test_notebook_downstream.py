@@ -20,7 +20,7 @@ def test_downstream_notebook_is_committed_stripped_with_one_parameters_cell():
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
     names = {line.split(":")[0] for line in params[0].source.splitlines() if line.strip()}
-    assert {"task", "checkpoint", "protocol", "epochs", "out_dir"} <= names
+    assert {"task", "init", "protocol", "epochs", "out_dir"} <= names
 
 
 @pytest.mark.notebooks

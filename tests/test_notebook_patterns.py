@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import workbench.patterns as patterns
-from workbench.patterns import gallery
+from workbench.viz import gallery
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_patterns.ipynb"
 

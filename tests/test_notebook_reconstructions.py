@@ -37,7 +37,7 @@ def test_loads_a_given_run_and_reconstructs_another_dataset(tmp_path):
     from PIL import Image
     import torch
 
-    from workbench.engine import PretrainConfig, pretrain
+    from workbench.train.pretrain import PretrainConfig, pretrain
 
     folder = tmp_path / "images"
     folder.mkdir()

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.study import correlations, join, load_results, plot_correlation_heatmap, plot_property_vs_accuracy
+from workbench.study import correlations, join, load_results
+from workbench.viz.study import plot_correlation_heatmap, plot_property_vs_accuracy
 
 
 def write_results(path, rows):
@@ -25,7 +26,7 @@ def test_known_correlation(tmp_path):
                          "metric": "loss", "value": 9.0, "seed": seed})
     write_results(tmp_path / "r.csv", rows)
     results = load_results(tmp_path / "r.csv")
-    assert len(results) == 6 and (results["runs"] == 2).all()
+    assert len(results) == 6 and (results["n_seeds"] == 2).all()
     props = pd.DataFrame({"name": names + ["unused"], "paper_id": list("abcdef") + ["z"],
                           "slope": list(x) + [5.0], "anti": list(-x) + [0.0], "flat": [1.0] * 7,
                           "std": [0.2] * 7})  # a property named like a pandas aggregate must survive the join
@@ -36,7 +37,7 @@ def test_known_correlation(tmp_path):
     assert corr.loc["anti", "spearman_r"] == pytest.approx(-1.0)
     assert corr.loc["slope", "n"] == 6 and corr.loc["slope", "pearson_p"] < 1e-6
     assert np.isnan(corr.loc["flat", "pearson_r"])  # constant property: undefined, not 0
-    assert "std" in corr.index and "value_std" not in corr.index
+    assert "std" in corr.index and "n_seeds" not in corr.index
     fig = plot_property_vs_accuracy(joined, correlations(joined), task="t", protocol="linear")
     assert "r=1.00" in fig.axes[0].get_title()
     plot_correlation_heatmap(correlations(joined))
@@ -52,7 +53,8 @@ def test_missing_results_are_explained(tmp_path):
 
 
 def test_source_comparison_groups_seeds_by_kind(tmp_path):
-    from workbench.study import compare_sources, plot_source_comparison, source_kind
+    from workbench.study import compare_sources, source_kind
+    from workbench.viz.study import plot_source_comparison
 
     assert [source_kind(s) for s in ("none", "fractaldb", "procedural_audio_fm", "audio:synth_sounds")] == [
         "scratch", "image pattern", "procedural audio", "real audio"]
@@ -64,7 +66,7 @@ def test_source_comparison_groups_seeds_by_kind(tmp_path):
                              "metric": "test_accuracy", "value": acc + 0.01 * seed + 0.02 * fold, "seed": seed})
     rows.append({**rows[0], "task": "other"})
     path = tmp_path / "r.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
+    write_results(path, rows)
     table = compare_sources(path, task="t")
     assert len(table) == 8
     means = table.groupby("kind")["value"].mean()

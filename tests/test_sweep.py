@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from workbench.cli import _sweep_config, build_parser, main
+from workbench.cli import build_parser, main, sweep_config
 from workbench.sweep import PRESETS, SweepConfig, sweep
 
 DONE_KEYS = {"dataset", "pretrain_dataset", "seed", "task", "protocol", "test_accuracy", "wall_s", "executor",
@@ -102,16 +102,16 @@ def test_pool_size_reaches_the_runs_and_is_restored(tmp_path, monkeypatch):
 
 def test_presets_resolve_and_flags_override_them():
     args = build_parser().parse_args(["sweep", "--preset", "cpu", "--steps", "7", "--no-scratch"])
-    cfg = _sweep_config(args)
+    cfg = sweep_config(args)
     assert (cfg.preset, cfg.steps, cfg.scratch) == ("cpu", 7, False)
-    assert {k: getattr(cfg, k) for k in PRESETS["cpu"] if k != "steps"} == {
-        k: v for k, v in PRESETS["cpu"].items() if k != "steps"}
+    assert {k: getattr(cfg, k) for k in PRESETS.get("cpu") if k != "steps"} == {
+        k: v for k, v in PRESETS.get("cpu").items() if k != "steps"}
     assert cfg.executor == "papermill"  # the default, which no preset changes
-    plain = _sweep_config(build_parser().parse_args(["sweep"]))
+    plain = sweep_config(build_parser().parse_args(["sweep"]))
     assert plain == SweepConfig()
     gpu = SweepConfig.from_preset("gpu", executor="python")
     assert (gpu.model, gpu.frames, gpu.executor) == ("tiny", 1024, "python")
-    with pytest.raises(KeyError, match="valid presets: cpu, gpu"):
+    with pytest.raises(KeyError, match="Valid sweep presets: cpu, gpu"):
         SweepConfig.from_preset("laptop")
 
 

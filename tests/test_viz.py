@@ -183,7 +183,7 @@ def test_a_failing_source_is_reported_not_raised(patch_model, x):
 
 
 def test_explorer_rejects_bad_options(patch_model, x):
-    with pytest.raises(KeyError, match="valid sources: noise, ramp"):
+    with pytest.raises(KeyError, match="Valid sources: noise, ramp"):
         viz.ReconstructionExplorer(patch_model, sources_from(x), source="esc50")
     with pytest.raises(ValueError, match="sources is empty"):
         viz.ReconstructionExplorer(patch_model, {})
@@ -221,7 +221,7 @@ def test_explorer_sources_lists_patterns_and_audio_lazily():
 
     src = viz.explorer_sources(frames=FRAMES, audio=("synth_sounds",))
     assert set(patterns.names()) <= set(src)
-    assert ("audio:synth_sounds" in src) == viz.audio_available()
+    assert "audio:synth_sounds" in src
     assert all(s._source is None for s in src.values())
     only = viz.explorer_sources(["fractaldb"], frames=FRAMES, audio=())
     assert list(only) == ["fractaldb"]
@@ -234,3 +234,33 @@ def test_explorer_sources_puts_the_run_dataset_first(image_folder):
     assert next(iter(src)) == patterns.get("fractaldb").name and len(src) == len(patterns.names())
     src = viz.explorer_sources(frames=FRAMES, audio=(), first=image_folder)
     assert list(src)[0] == image_folder and len(src) == len(patterns.names()) + 1
+
+
+def test_save_figure_writes_to_every_given_folder(tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig, _ = plt.subplots()
+    paths = viz.save_figure(fig, "f.png", tmp_path / "run", "", tmp_path / "figures")
+    assert paths == [tmp_path / "run" / "f.png", tmp_path / "figures" / "f.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_masked_view_blanks_exactly_the_removed_tokens(patch_model, x):
+    mask = patch_model.make_mask(1, FRAMES, generator=torch.Generator().manual_seed(0))
+    view = viz.masked_view(patch_model, x[None], mask)
+    blank = torch.isnan(patch_model.patchify(view))[0].all(-1)
+    assert torch.equal(blank, mask[0]) and not torch.isnan(patch_model.patchify(view))[0][~mask[0]].any()
+
+
+def test_learning_curves_and_confusion_matrix():
+    history = [{"fold": f, "epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5, "test_accuracy": 0.4 + 0.1 * e}
+               for f in ("1", "2") for e in (1, 2, 3)]
+    fig = viz.plot_learning_curves(history, title="t")
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["training loss", "accuracy"]
+    assert len(fig.axes[0].lines) == 2  # one line per fold
+    fig = viz.plot_confusion_matrix([[3, 1], [0, 4]], ["dog", "rain"])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["dog", "rain"]
+    with pytest.raises(ValueError, match="does not match 3 class names"):
+        viz.plot_confusion_matrix([[3, 1], [0, 4]], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="history is empty"):
+        viz.plot_learning_curves([])

@@ -1,7 +1,13 @@
 """workbench: pre-train audio encoders on synthetic patterns with masked autoencoders.
 
-Sub-packages: ``models`` (MAE-AST and the SSAST-style joint baseline), ``patterns`` (synthetic
-pattern generators in spectrogram geometry), ``audio`` (log-mel front-end, audio datasets).
+Where things live: ``models`` (MAE-AST, the SSAST-style joint baseline, the downstream
+classifier), ``patterns`` (synthetic pattern generators in spectrogram geometry), ``audio``
+(log-mel front-end, downstream tasks, procedural audio), ``sources`` (what ``--dataset`` names,
+as pre-training batches), ``train`` (pre-training, fine-tuning and linear probing), ``viz``
+(figures and the reconstruction explorer), ``study`` and ``sweep`` (the property study and the
+runs behind it), ``cli`` (the command line). Small modules own one concept each: ``config``,
+``registry``, ``seeding``, ``checkpoint``, ``results``, ``metrics``, ``distributed``,
+``profiling``, ``files``.
 """
 
 from workbench import audio, models, patterns

@@ -1,8 +1,11 @@
 """Command line: the only place that parses arguments. Every command calls a library function
-that the notebooks call too.
+that the notebooks call too, and the flags of ``pretrain``, ``finetune`` and ``sweep`` are made
+from their config's fields (the help text is each field's comment), so every setting is
+reachable and a new one needs no edit here.
 
     python -m workbench pretrain --dataset fractaldb --model tiny --steps 200 --out runs/fdb
     python -m workbench pretrain --dataset fractaldb --out runs/fdb --steps 400 --resume
+    python -m workbench pretrain --config runs/fdb/config.json --out runs/fdb_again
     torchrun --nproc_per_node 4 -m workbench pretrain --dataset fractaldb --model base --out runs/fdb4
     python -m workbench patterns list
     python -m workbench patterns materialize shaders1k --num 1000 --out data/shaders1k
@@ -14,9 +17,16 @@ that the notebooks call too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
+import typing
+from typing import Any
+
+from workbench.config import Config, ConfigTypeError, type_name
+
+NONE_WORDS = ("none", "null")
 
 
 def key_value(text: str) -> tuple[str, object]:
@@ -31,66 +41,129 @@ def key_value(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
-def _add_pretrain(sub: argparse._SubParsersAction) -> None:
-    from workbench.engine import PretrainConfig
+# ---- flags made from config fields --------------------------------------------------------------
+def flag_name(f: dataclasses.Field) -> str:
+    """``--batch-size`` for field ``batch_size`` (or the field's own ``flag``)."""
+    return "--" + (f.metadata.get("flag") or f.name).replace("_", "-")
 
-    d = PretrainConfig()
+
+def _parser_for(hint: Any, name: str):
+    """An argparse ``type`` for a scalar annotation; ``X | None`` also accepts ``none``."""
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args and typing.get_origin(hint) is not tuple else hint
+
+    def parse(text: str):
+        if optional and text.lower() in NONE_WORDS:
+            return None
+        if base in (int, float):
+            try:
+                return base(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected {type_name(hint)}, got {text!r}") from None
+        return text
+
+    parse.__name__ = type_name(hint)  # argparse names the type in its own errors
+    return parse
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type[Config]) -> None:
+    """One flag per field of ``cls`` (``cli=False`` fields aside). No argparse defaults: a flag
+    appears in the namespace only when given, so a replayed ``--config`` or a preset is only
+    overridden by what the user typed; the help shows the config's own default."""
+    helps, hints = cls.field_help(), cls.hints()
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("cli", True):
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        hint = hints[f.name]
+        shown = "none" if default is None else (" ".join(map(str, default)) if isinstance(default, tuple) else default)
+        text = f"{helps[f.name] or f.name.replace('_', ' ')} (default: {shown})"
+        kwargs: dict = {"dest": f.name, "default": argparse.SUPPRESS, "help": text.replace("%", "%%")}
+        if hint is bool:
+            parser.add_argument(flag_name(f), action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        if typing.get_origin(hint) is tuple:
+            items = typing.get_args(hint)
+            kwargs["nargs"] = "+" if items[-1] is Ellipsis else len(items)
+            hint = items[0]
+        choices = f.metadata.get("choices")
+        parser.add_argument(flag_name(f), type=_parser_for(hint, f.name), choices=choices,
+                            metavar=None if choices else f.name.upper(), **kwargs)
+
+
+def config_from_args(cls: type[Config], args: argparse.Namespace, *, section: str | None = None,
+                     base: dict | None = None) -> Config:
+    """``cls`` from, in order: ``base``, the file given by ``--config`` (its ``section`` when it
+    has one), and the flags given on the command line."""
+    values = dict(base or {})
+    if getattr(args, "config", None):
+        values.update(cls.from_json(args.config, section=section).to_dict())
+    values.update({f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)})
+    return cls.from_dict(values)
+
+
+def _add_replay(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--config", metavar="JSON", default=None,
+                        help=f"replay a saved {what}: start from its settings (a run folder or its config.json); "
+                             "flags given here override them")
+
+
+# ---- pretrain -----------------------------------------------------------------------------------
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    from workbench.train.pretrain import PretrainConfig
+
     p = sub.add_parser("pretrain", help="pre-train an MAE on a pattern dataset, image folder or audio",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--dataset", default=d.dataset, help="pattern name, image folder, or audio:SPEC")
-    p.add_argument("--model", default=d.model, help="model preset (see `workbench models`)")
-    p.add_argument("--tokens", default=d.tokens, choices=["patch", "frame"])
-    p.add_argument("--masking", default=d.masking, choices=["random", "chunk"])
-    p.add_argument("--mask-ratio", type=float, default=d.mask_ratio)
-    p.add_argument("--frames", type=int, default=d.frames, help="input width in 10 ms frames")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--accum-steps", type=int, default=d.accum_steps,
-                   help="micro-batches per update and process (global batch = batch size x accum x processes)")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak lr, or the base lr when --base-batch > 0")
-    p.add_argument("--base-batch", type=int, default=d.base_batch,
-                   help="0: use --lr as given; >0: peak lr = lr x global batch / base batch (MAE's linear rule)")
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--grad-clip", type=float, default=d.grad_clip)
-    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"])
-    p.add_argument("--device", default=d.device, help="under torchrun, CUDA means cuda:LOCAL_RANK")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model's forward")
+                       description="Pre-train an MAE. Defaults are PretrainConfig's.")
+    add_config_flags(p, PretrainConfig)
+    p.add_argument("--set", dest="set_pairs", type=key_value, action="append", default=[],
+                   metavar="KEY=VALUE", help="any other model option, as JSON, e.g. --set enc_depth=6 --set joint=true")
     p.add_argument("--grad-checkpointing", action="store_true",
                    help="recompute transformer blocks in backward to save memory (= --set grad_checkpointing=true)")
-    p.add_argument("--data-workers", type=int, default=d.data_workers,
-                   help="threads rendering batches ahead of the training step (0: in the loop)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
-    p.add_argument("--out", default=d.out_dir, help="run folder (config.json, metrics, checkpoint.pt)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--set", dest="model_overrides", type=key_value, action="append", default=[],
-                   metavar="KEY=VALUE", help="any other model option, e.g. --set enc_depth=6")
-    p.add_argument("--no-progress", action="store_true")
+    _add_replay(p, "pre-training run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_pretrain)
+
+
+def model_overrides(pairs: list[tuple[str, object]], *, flags: dict[str, str]) -> dict:
+    """``--set`` pairs as model options; a key that has its own flag, or is no model option, is an
+    error that says which."""
+    from workbench.models.mae import MAEConfig
+
+    valid = [f.name for f in dataclasses.fields(MAEConfig)]
+    out = {}
+    for key, value in pairs:
+        if key in flags:
+            raise ValueError(f"--set {key}=... : {key} has its own flag, use {flags[key]} instead")
+        if key not in valid:
+            from workbench.registry import did_you_mean
+
+            raise ValueError(f"--set {key}=... : {key!r} is not a model option.{did_you_mean(key, valid)} "
+                             f"Model options: {', '.join(valid)}")
+        out[key] = value
+    return out
 
 
 def _run_pretrain(args: argparse.Namespace) -> int:
     """Single process, or one rank of ``torchrun --nproc_per_node N -m workbench pretrain ...``."""
-    from workbench.engine import DistInfo, PretrainConfig, pretrain
+    from workbench.distributed import DistInfo
+    from workbench.train.pretrain import PretrainConfig, pretrain
 
-    overrides = dict(args.model_overrides)
+    flags = {f.name: flag_name(f) for f in dataclasses.fields(PretrainConfig) if f.metadata.get("cli", True)}
+    flags["grad_checkpointing"] = "--grad-checkpointing"
+    overrides = model_overrides(args.set_pairs, flags=flags)
     if args.grad_checkpointing:
         overrides["grad_checkpointing"] = True
-    cfg = PretrainConfig(
-        dataset=args.dataset, model=args.model, tokens=args.tokens, masking=args.masking,
-        mask_ratio=args.mask_ratio, frames=args.frames, model_overrides=overrides,
-        steps=args.steps, batch_size=args.batch_size, accum_steps=args.accum_steps, lr=args.lr,
-        base_batch=args.base_batch, warmup_steps=args.warmup_steps, weight_decay=args.weight_decay,
-        grad_clip=args.grad_clip, precision=args.precision, device=args.device, compile=args.compile,
-        data_workers=args.data_workers, seed=args.seed, out_dir=args.out, ckpt_every=args.ckpt_every, resume=args.resume,
-    )
+    cfg = config_from_args(PretrainConfig, args, section="pretrain")
+    if overrides:
+        cfg = cfg.replace(model_overrides={**cfg.model_overrides, **overrides})
     metrics = pretrain(cfg, progress=not args.no_progress)
     if DistInfo.from_env().is_main:
         print(json.dumps({k: v for k, v in metrics.items() if k != "losses"}, indent=2))
     return 0
 
 
+# ---- patterns and models ------------------------------------------------------------------------
 def _add_patterns(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("patterns", help="list or materialise synthetic pattern datasets")
     psub = p.add_subparsers(dest="patterns_cmd", required=True)
@@ -122,7 +195,7 @@ def _run_patterns_list(args: argparse.Namespace) -> int:
 
 
 def _run_materialize(args: argparse.Namespace) -> int:
-    from workbench.patterns.materialize import materialize
+    from workbench.sources.materialize import materialize
 
     path = materialize(args.name, args.num, args.out, seed=args.seed, frames=args.frames,
                        batch_size=args.batch_size, fmt=args.format, device=args.device)
@@ -146,86 +219,54 @@ def _run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- finetune -----------------------------------------------------------------------------------
 def _add_finetune(sub: argparse._SubParsersAction) -> None:
+    from workbench.audio import tasks
+    from workbench.train.finetune import FinetuneConfig
+
     p = sub.add_parser("finetune", help="fine-tune or linearly probe an encoder on an audio task",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--task", required=True, help="downstream task name (e.g. synth_sounds, esc50, folder)")
-    p.add_argument("--root", default=None, help="local copy of the dataset (its standard layout)")
-    p.add_argument("--init", "--checkpoint", dest="init", default="scratch",
-                   help="'scratch' or a pre-training run folder / checkpoint.pt")
-    p.add_argument("--protocol", default="linear", choices=["linear", "finetune"])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--out", required=True)
-    p.add_argument("--model", default=None, help="preset for --init scratch (default: tiny)")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--fold", default=None, help="held-out fold number, or 'all' for k-fold CV")
-    p.add_argument("--results", default=None, help="results CSV to append rows to")
+                       description=f"Linear probe or fine-tune an encoder. Tasks: {', '.join(tasks.names())}. "
+                                   "Defaults are FinetuneConfig's.")
+    add_config_flags(p, FinetuneConfig)
+    _add_replay(p, "fine-tuning run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_run_finetune)
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
-    from workbench.finetune import FinetuneConfig, finetune
+    from workbench.train.finetune import FinetuneConfig, finetune
 
-    given = {"task": args.task, "root": args.root, "init": args.init, "protocol": args.protocol,
-             "epochs": args.epochs, "out_dir": args.out, "model": args.model, "lr": args.lr,
-             "batch_size": args.batch_size, "seed": args.seed, "device": args.device,
-             "fold": args.fold, "results_csv": args.results}
-    cfg = FinetuneConfig.from_dict({k: v for k, v in given.items() if v is not None})
-    metrics = finetune(cfg)
+    cfg = config_from_args(FinetuneConfig, args, section="finetune")
+    metrics = finetune(cfg, progress=not args.no_progress)
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, indent=2))
     return 0
 
 
+# ---- sweep --------------------------------------------------------------------------------------
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
-    from workbench.sweep import EXECUTORS, PRESETS, SweepConfig, preset_help
+    from workbench.sweep import PRESETS, SweepConfig, preset_help
 
-    d = SweepConfig()
-    # No argparse defaults: what is not given comes from --preset, then from SweepConfig.
-    keep = argparse.SUPPRESS
     p = sub.add_parser("sweep", help="pre-train on each dataset, then evaluate downstream (resumable)",
                        description=f"Presets (explicit flags override them): {preset_help()}.")
-    p.add_argument("--preset", default=keep, choices=list(PRESETS),
+    p.add_argument("--preset", default=argparse.SUPPRESS, choices=PRESETS.names(),
                    help="named study size; its values are listed above")
-    p.add_argument("--datasets", default=keep, help="comma-separated pattern names, image folders, audio:TASK, "
-                   f"audio:TASK:ROOT or audio:/folder; 'all' = the paper's 17 (default {d.datasets})")
-    p.add_argument("--task", default=keep, help=f"downstream task (default {d.task})")
-    p.add_argument("--protocol", default=keep, choices=["linear", "finetune"], help=f"(default {d.protocol})")
-    p.add_argument("--model", default=keep, help=f"model preset (default {d.model})")
-    p.add_argument("--steps", type=int, default=keep, help=f"pre-training steps (default {d.steps})")
-    p.add_argument("--batch-size", type=int, default=keep, help=f"(default {d.batch_size})")
-    p.add_argument("--frames", type=int, default=keep, help=f"pre-training input width (default {d.frames})")
-    p.add_argument("--lr", type=float, default=keep, help=f"pre-training peak learning rate (default {d.lr})")
-    p.add_argument("--epochs", type=int, default=keep, help=f"downstream epochs (default {d.epochs})")
-    p.add_argument("--seeds", default=keep, help=f"comma-separated seeds (default {d.seeds})")
-    p.add_argument("--no-scratch", dest="scratch", action="store_false", default=keep,
-                   help="skip the randomly initialised baseline")
-    p.add_argument("--pool-size", type=int, default=keep,
-                   help="feature-vis pool size for the runs (default: $WORKBENCH_POOL_SIZE or 1024)")
-    p.add_argument("--executor", default=keep, choices=list(EXECUTORS),
-                   help=f"papermill: run and keep the notebooks; python: in-process (default {d.executor})")
-    p.add_argument("--device", default=keep, help=f"(default {d.device})")
-    p.add_argument("--out", dest="out_dir", default=keep, help=f"(default {d.out_dir})")
-    p.add_argument("--results", dest="results_csv", default=keep, help="results CSV (default OUT/results.csv)")
+    add_config_flags(p, SweepConfig)
     p.set_defaults(handler=_run_sweep)
 
 
-def _sweep_config(args: argparse.Namespace):
+def sweep_config(args: argparse.Namespace):
     """The SweepConfig to run: its defaults, then the --preset's values, then the flags given."""
-    from dataclasses import fields
-
     from workbench.sweep import SweepConfig
 
-    given = {f.name: getattr(args, f.name) for f in fields(SweepConfig) if hasattr(args, f.name)}
-    return SweepConfig.from_preset(given.pop("preset", ""), **given)
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(SweepConfig)
+             if f.metadata.get("cli", True) and hasattr(args, f.name)}
+    return SweepConfig.from_preset(getattr(args, "preset", ""), **given)
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
     from workbench.sweep import sweep
 
-    for rec in sweep(_sweep_config(args)):
+    for rec in sweep(sweep_config(args)):
         state = "skipped (done before)" if rec["skipped"] else f"{rec['wall_s']:.0f} s"
         print(f"{rec['dataset']:28s} seed {rec['seed']}  test_accuracy {rec['test_accuracy']}  {state}")
     return 0
@@ -247,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (KeyError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
+    except (KeyError, ValueError, ConfigTypeError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
         # Known user errors: one clear line, no traceback. KeyError's str() adds quotes.
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         # Under torchrun every rank may fail; say which one spoke.

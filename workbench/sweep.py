@@ -3,8 +3,8 @@
 Each (dataset, seed) run pre-trains as ``02_pretrain.ipynb`` does and evaluates as
 ``05_downstream.ipynb`` does. With ``executor="papermill"`` (the default) the two notebooks run
 and stay in the run's folder, so every number in the results CSV can be traced to the notebook
-that produced it; ``executor="python"`` calls :func:`workbench.engine.pretrain` and
-:func:`workbench.finetune.finetune` with the same parameters (for machines without Jupyter, and
+that produced it; ``executor="python"`` calls :func:`workbench.train.pretrain.pretrain` and
+:func:`workbench.train.finetune.finetune` with the same parameters (for machines without Jupyter, and
 faster), writing the same run folders, ``done.json`` and results rows, without the figures.
 
 A finished run leaves ``done.json`` and is skipped next time; an interrupted pre-training resumes
@@ -25,15 +25,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from workbench import patterns
-from workbench.io import atomic_write_json
+from workbench.config import Config, setting
+from workbench.files import atomic_write_json
+from workbench.registry import Registry
+from workbench.sources.spec import parse_dataset
+from workbench.train.finetune import PROTOCOLS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SCRATCH = "scratch"
@@ -42,7 +45,7 @@ POOL_SIZE_ENV = "WORKBENCH_POOL_SIZE"  # read by workbench.patterns.feature_vis
 # Settings that change what a run computes; a run folder is reused only when they all match.
 RUN_SETTINGS = ("task", "protocol", "model", "steps", "batch_size", "frames", "lr", "epochs", "pool_size")
 
-PRESETS: dict[str, dict] = {
+_PRESETS = {
     # The 17 paper datasets + scratch in under an hour on 2 shared CPU cores, papermill included
     # (measured: README). 112 frames = the 1 s synth_sounds clips; a 256-image feature-vis pool
     # takes ~5 minutes to build instead of ~20.
@@ -54,52 +57,37 @@ PRESETS: dict[str, dict] = {
 }
 
 
+PRESETS: Registry[dict] = Registry("sweep preset")
+for _name, _values in _PRESETS.items():
+    PRESETS.add(_name, _values)
+
+
 @dataclass
-class SweepConfig:
+class SweepConfig(Config):
     """What a sweep runs; saved as ``sweep.json`` in ``out_dir``."""
 
-    datasets: str = "all"  # comma-separated pattern names / folders / audio:SPEC; "all" = the paper's 17
-    task: str = "synth_sounds"  # downstream task (see workbench.audio.datasets)
-    protocol: str = "linear"  # "linear" | "finetune"
+    datasets: str = "all"  # comma-separated pattern names, image folders or audio:SPEC; all = the paper's 17
+    task: str = "synth_sounds"  # downstream task
+    protocol: str = setting("linear", choices=PROTOCOLS)  # downstream protocol
     model: str = "nano"  # model preset for pre-training and for the scratch baseline
-    steps: int = 300  # pre-training updates per dataset
-    batch_size: int = 8
-    frames: int = 128  # pre-training input width (10 ms frames)
-    lr: float = 5e-4  # pre-training peak learning rate
-    epochs: int = 20  # downstream epochs
+    steps: int = setting(300, min=1)  # pre-training updates per dataset
+    batch_size: int = setting(8, min=1)  # pre-training batch size
+    frames: int = setting(128, min=1)  # pre-training input width (10 ms frames)
+    lr: float = setting(5e-4, above=0.0)  # pre-training peak learning rate
+    epochs: int = setting(20, min=1)  # downstream epochs
     seeds: str = "0"  # comma-separated seeds; each dataset runs once per seed
     scratch: bool = True  # also evaluate a randomly initialised encoder (the baseline)
-    pool_size: int = 0  # feature-vis pool size ($WORKBENCH_POOL_SIZE of the runs); 0: the environment's
-    executor: str = "papermill"  # "papermill" (executed notebooks kept) | "python" (in-process)
-    preset: str = ""  # the PRESETS entry these values started from ("" = none); for the record
-    device: str = "auto"
-    out_dir: str = "runs/sweep"
-    results_csv: str = ""  # empty: OUT_DIR/results.csv
-
-    def __post_init__(self) -> None:
-        if self.executor not in EXECUTORS:
-            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
-        if self.protocol not in ("linear", "finetune"):
-            raise ValueError(f"protocol must be 'linear' or 'finetune', got {self.protocol!r}")
-        checks = {"steps": self.steps >= 1, "batch_size": self.batch_size >= 1, "frames": self.frames >= 1,
-                  "lr": self.lr > 0, "epochs": self.epochs >= 1, "pool_size": self.pool_size >= 0}
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"invalid SweepConfig values: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SweepConfig":
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown SweepConfig keys: {unknown}")
-        return cls(**d)
+    pool_size: int = setting(0, min=0)  # feature-vis pool size ($WORKBENCH_POOL_SIZE of the runs); 0: the environment's
+    executor: str = setting("papermill", choices=EXECUTORS)  # papermill: run and keep the notebooks; python: in-process
+    preset: str = setting("", cli=False)  # the preset these values started from ("" = none); for the record
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
+    out_dir: str = setting("runs/sweep", flag="out")  # one folder per (dataset, seed) run, sweep.json, results.csv
+    results_csv: str = setting("", flag="results")  # results CSV; empty: OUT/results.csv
 
     @classmethod
     def from_preset(cls, preset: str = "", **overrides) -> "SweepConfig":
         """``PRESETS[preset]`` (none when empty) with ``overrides`` on top, e.g. ``steps=50``."""
-        if preset and preset not in PRESETS:
-            raise KeyError(f"unknown sweep preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-        base = {**PRESETS[preset], "preset": preset} if preset else {}
+        base = {**PRESETS.get(preset), "preset": preset} if preset else {}
         return cls.from_dict({**base, **overrides})
 
     def dataset_list(self) -> list[str]:
@@ -110,7 +98,7 @@ class SweepConfig:
             if item == "all":
                 names += [n for n in patterns.names() if patterns.get(n).paper_id is not None]
             elif item:
-                check_dataset(item)
+                parse_dataset(item)
                 names.append(item)
         labels = [label(n) for n in names]
         twice = sorted({x for x in labels if labels.count(x) > 1})
@@ -134,84 +122,26 @@ class SweepConfig:
 def preset_help() -> str:
     """One line per preset, for ``--help``."""
     return "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in values.items())
-                     for name, values in PRESETS.items())
+                     for name, values in _PRESETS.items())
 
 
 # ---- datasets -----------------------------------------------------------------------------------
-def check_dataset(dataset: str) -> None:
-    """Raise a clear error unless ``dataset`` is a pattern name, an image folder or a usable
-    ``audio:`` spec (without loading any audio)."""
-    if dataset.startswith("audio:"):
-        _check_audio(dataset)
-    elif not patterns.is_registered(dataset) and not Path(dataset).expanduser().is_dir():
-        patterns.get(dataset)  # raises the KeyError that lists every valid name
-
-
-def _check_audio(dataset: str) -> None:
-    from workbench.audio import datasets as audio
-
-    spec = dataset[len("audio:"):]
-    name, _, root = spec.partition(":")
-    if name in audio.names():
-        task = audio.get(name)
-        if task.needs_root and not root:
-            raise ValueError(f"{dataset}: task {name!r} reads a local copy; write audio:{name}:ROOT")
-        if root and not task.needs_root:
-            raise ValueError(f"{dataset}: task {name!r} is embedded and takes no root; write audio:{name}")
-        if root and not Path(root).expanduser().is_dir():
-            raise FileNotFoundError(f"{dataset}: {root} is not a folder")
-        return
-    if spec and Path(spec).expanduser().is_dir():
-        return
-    embedded = [n for n in audio.names() if not audio.get(n).needs_root]
-    raise KeyError(f"{dataset!r} is neither an audio task nor an existing folder. Use audio:TASK with an embedded "
-                   f"task ({', '.join(embedded)}), audio:TASK:ROOT for a local copy of "
-                   f"{', '.join(n for n in audio.names() if n not in embedded)}, or audio:/folder/of/audio")
-
-
 def label(dataset: str) -> str:
-    """Run-folder name: ``scratch``, a pattern's canonical name, an image folder's name, or
-    ``audio_TASK`` / ``audio_FOLDERNAME`` for ``audio:`` sources."""
-    if dataset == SCRATCH:
-        return SCRATCH
-    if dataset.startswith("audio:"):
-        spec = dataset[len("audio:"):]
-        name, _, _ = spec.partition(":")
-        from workbench.audio import datasets as audio
-
-        base = name if name in audio.names() else Path(spec).expanduser().resolve().name
-        return "audio_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", base)
-    if patterns.is_registered(dataset):
-        return patterns.get(dataset).name
-    return Path(dataset).expanduser().resolve().name
-
-
-def _absolute(dataset: str) -> str:
-    """``dataset`` with any folder made absolute: notebooks run inside their run folder."""
-    if dataset.startswith("audio:"):
-        spec = dataset[len("audio:"):]
-        name, sep, root = spec.partition(":")
-        from workbench.audio import datasets as audio
-
-        if name in audio.names():
-            return f"audio:{name}:{Path(root).expanduser().resolve()}" if root else dataset
-        return f"audio:{Path(spec).expanduser().resolve()}"
-    if patterns.is_registered(dataset):
-        return dataset
-    return str(Path(dataset).expanduser().resolve())
+    """Run-folder name: ``scratch``, or the dataset's label (:attr:`DatasetSpec.label`)."""
+    return SCRATCH if dataset == SCRATCH else parse_dataset(dataset).label
 
 
 # ---- one run ------------------------------------------------------------------------------------
 def pretrain_parameters(cfg: SweepConfig, dataset: str, seed: int, run: Path) -> dict:
     """``02_pretrain.ipynb`` parameters of a run (the python executor maps the same values)."""
-    return {"dataset": _absolute(dataset), "model": cfg.model, "steps": cfg.steps, "batch_size": cfg.batch_size,
-            "frames": cfg.frames, "lr": cfg.lr, "warmup_steps": max(1, cfg.steps // 10), "seed": seed,
-            "device": cfg.device, "out_dir": str(run / "pretrain"), "resume": True}
+    return {"dataset": parse_dataset(dataset).absolute(), "model": cfg.model, "steps": cfg.steps,
+            "batch_size": cfg.batch_size, "frames": cfg.frames, "lr": cfg.lr, "seed": seed, "device": cfg.device,
+            "out_dir": str(run / "pretrain"), "resume": True}
 
 
-def downstream_parameters(cfg: SweepConfig, checkpoint: str, seed: int, run: Path, results_csv: Path) -> dict:
+def downstream_parameters(cfg: SweepConfig, init: str, seed: int, run: Path, results_csv: Path) -> dict:
     """``05_downstream.ipynb`` parameters of a run."""
-    return {"task": cfg.task, "checkpoint": checkpoint, "protocol": cfg.protocol, "epochs": cfg.epochs,
+    return {"task": cfg.task, "init": init, "protocol": cfg.protocol, "epochs": cfg.epochs,
             "model": cfg.model, "seed": seed, "device": cfg.device, "out_dir": str(run / "downstream"),
             "results_csv": str(results_csv)}
 
@@ -226,27 +156,21 @@ def _papermill(notebook: str, output: Path, parameters: dict, *, progress: bool)
 def _python(notebook: str, output: Path, p: dict, *, progress: bool) -> None:
     """What the notebook's code does with parameters ``p``, minus its figures."""
     if notebook == "02_pretrain.ipynb":
-        from workbench import models, viz
-        from workbench.data import make_source
-        from workbench.engine import PretrainConfig, pretrain
+        from workbench import viz
+        from workbench.checkpoint import build_from_checkpoint
+        from workbench.sources import heldout_batch, make_source
+        from workbench.train.pretrain import notebook_config, pretrain
 
-        # The notebook's derived values (its defaults for tokens, masking, mask_ratio are PretrainConfig's).
-        cfg = PretrainConfig(dataset=p["dataset"], model=p["model"], frames=p["frames"], steps=p["steps"],
-                             batch_size=p["batch_size"], lr=p["lr"], warmup_steps=p["warmup_steps"],
-                             device=p["device"], seed=p["seed"], out_dir=p["out_dir"], resume=p["resume"],
-                             ckpt_every=max(1, min(100, p["steps"] // 4)))
+        cfg = notebook_config(**p)
         metrics = pretrain(cfg, progress=progress)
-        heldout = make_source(cfg.dataset, frames=cfg.frames, seed=cfg.seed, device="cpu").batch(10**9, 4)
-        rec = viz.reconstruct(models.build_from_checkpoint(cfg.out_dir), heldout, seed=cfg.seed)
+        heldout = heldout_batch(make_source(cfg.dataset, frames=cfg.frames, seed=cfg.seed), 4)
+        rec = viz.reconstruct(build_from_checkpoint(cfg.out_dir), heldout, seed=cfg.seed)
         metrics["heldout_loss"] = rec.loss
         atomic_write_json(metrics, Path(cfg.out_dir) / "metrics.json")
     elif notebook == "05_downstream.ipynb":
-        from workbench.finetune import FinetuneConfig, finetune
+        from workbench.train.finetune import FinetuneConfig, finetune
 
-        cfg = FinetuneConfig(task=p["task"], root=None, init=p["checkpoint"], protocol=p["protocol"],
-                             epochs=p["epochs"], model=p["model"], fold="all", batch_size=32, lr=None, mixup=0.0,
-                             seed=p["seed"], device=p["device"], out_dir=p["out_dir"],
-                             results_csv=p["results_csv"] or None)
+        cfg = FinetuneConfig(**{**p, "results_csv": p["results_csv"] or None})
         finetune(cfg, progress=progress)
     else:
         raise ValueError(f"the python executor knows 02_pretrain and 05_downstream, not {notebook}")
@@ -289,7 +213,7 @@ def sweep(cfg: SweepConfig, *, progress: bool = True) -> list[dict]:
             _check_settings(done, json.loads(done.read_text()).get("settings", {}), settings)
     out.mkdir(parents=True, exist_ok=True)
     results_csv = Path(cfg.results_csv).resolve() if cfg.results_csv else out / "results.csv"
-    (out / "sweep.json").write_text(json.dumps({**asdict(cfg), "pool_size": settings["pool_size"]}, indent=2) + "\n")
+    (out / "sweep.json").write_text(json.dumps({**cfg.to_dict(), "pool_size": settings["pool_size"]}, indent=2) + "\n")
     execute = _papermill if cfg.executor == "papermill" else _python
     bar = None
     if progress:
@@ -306,13 +230,13 @@ def sweep(cfg: SweepConfig, *, progress: bool = True) -> list[dict]:
             else:
                 run.mkdir(parents=True, exist_ok=True)
                 t0 = time.time()
-                checkpoint = SCRATCH
+                init = SCRATCH
                 if dataset != SCRATCH:
                     execute("02_pretrain.ipynb", run / "02_pretrain.ipynb",
                             pretrain_parameters(cfg, dataset, seed, run), progress=progress)
-                    checkpoint = str(run / "pretrain")
+                    init = str(run / "pretrain")
                 execute("05_downstream.ipynb", run / "05_downstream.ipynb",
-                        downstream_parameters(cfg, checkpoint, seed, run, results_csv), progress=progress)
+                        downstream_parameters(cfg, init, seed, run, results_csv), progress=progress)
                 downstream = json.loads((run / "downstream" / "metrics.json").read_text())
                 record = {"dataset": name, "pretrain_dataset": downstream.get("pretrain_dataset"), "seed": seed,
                           "task": cfg.task, "protocol": cfg.protocol, "test_accuracy": downstream.get("test_accuracy"),

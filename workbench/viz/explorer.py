@@ -1,12 +1,7 @@
-"""Figures shared by the notebooks, and the reconstruction explorer widget.
-
-Functions return matplotlib figures and never call ``plt.show()``, so they work in papermill,
-in tests (Agg backend) and in widgets alike.
-
-The explorer keeps computing and drawing apart: :func:`explorer_state` turns a model, one input
-and the widget values into arrays (:class:`ExplorerState`), :func:`plot_explorer` draws them, and
-:class:`ReconstructionExplorer` only wires ipywidgets to the two, so tests check the figure data
-for given widget values without a browser.
+"""The reconstruction explorer: pure state (:func:`explorer_state`), drawing
+(:func:`plot_explorer`), the held-out samples it shows (:class:`DatasetSampler`), and the ipywidgets
+UI that only wires the two (:class:`ReconstructionExplorer`), so tests check the figure data for
+given widget values without a browser.
 """
 
 from __future__ import annotations
@@ -17,202 +12,19 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from workbench import patterns
 from workbench.models.mae import MaskedAutoencoder
 from workbench.models.masking import MASKINGS
-
-HELDOUT_STEP = 10**9  # explorer samples come from this step on: no training batch uses it
-
-
-def plot_loss(history: list[dict], *, title: str = "pre-training loss", smooth: int = 10):
-    """Loss (and its MSE / InfoNCE parts) against step, with a moving average."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    steps = np.array([r["step"] for r in history])
-    for ax, keys in zip(axes, (("loss",), ("mse", "infonce"))):
-        for key in keys:
-            y = np.array([r[key] for r in history], dtype=float)
-            line, = ax.plot(steps, y, alpha=0.35, lw=1)
-            if len(y) >= smooth > 1:
-                k = np.ones(smooth) / smooth
-                ax.plot(steps[smooth - 1:], np.convolve(y, k, mode="valid"), color=line.get_color(),
-                        lw=2, label=f"{key} ({smooth}-step mean)")
-            else:
-                line.set_alpha(1.0)
-                line.set_label(key)
-        ax.set_xlabel("step")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    axes[0].set_title(title)
-    axes[1].set_title("loss terms (MSE on masked tokens, InfoNCE)")
-    axes[1].set_yscale("log")
-    fig.tight_layout()
-    return fig
+from workbench.registry import unknown_name
+from workbench.sources import heldout_batch, make_source
+from workbench.viz.figures import masked_cmap
+from workbench.viz.reconstruction import reconstruct
 
 
-@dataclass
-class Reconstruction:
-    """Arrays behind a reconstruction figure, ``[N, F, T]`` each (numpy, float32)."""
-
-    inputs: np.ndarray
-    masked: np.ndarray  # input with removed tokens set to NaN (drawn as background)
-    recon: np.ndarray  # visible tokens from the input, masked tokens predicted
-    error: np.ndarray  # |recon - input| on masked tokens, 0 elsewhere
-    token_loss: np.ndarray  # [N, L] per-token MSE (NaN on visible tokens)
-    loss: float
-    mask: np.ndarray | None = None  # [N, L] bool, True = removed
-    mse: float = float("nan")  # the model's MSE term: mean token_loss over masked tokens (unless norm_pix_loss)
-
-
-@torch.no_grad()
-def reconstruct(model: MaskedAutoencoder, x: torch.Tensor, *, mask_ratio: float | None = None,
-                masking: str | None = None, seed: int = 0) -> Reconstruction:
-    """Run the model on ``x: [N, 1, F, T]`` with a seeded mask and collect what the figures show."""
-    model.eval()
-    mask = model.make_mask(x.shape[0], x.shape[-1], generator=torch.Generator().manual_seed(seed),
-                           device=x.device, mask_ratio=mask_ratio, masking=masking)
-    out = model(x, mask)
-    recon = model.reconstruct(x, out)
-    pix_mask = model.unpatchify(out.mask[..., None].float().expand(-1, -1, out.pred.shape[-1]), x.shape[-1]) > 0.5
-    masked = x.float().clone()
-    masked[pix_mask] = float("nan")
-    target = model.patchify(x.float())
-    pred = out.pred.float()
-    if model.cfg.norm_pix_loss:
-        pred = model.patchify(recon)
-    tok = ((pred - target) ** 2).mean(-1)
-    tok[~out.mask] = float("nan")
-    err = (recon - x.float()).abs() * pix_mask
-    as_np = lambda t: t[:, 0].cpu().numpy()  # noqa: E731
-    return Reconstruction(as_np(x.float()), as_np(masked), as_np(recon), as_np(err), tok.cpu().numpy(),
-                          float(out.loss), out.mask.cpu().numpy(), float(out.mse))
-
-
-def plot_reconstructions(rec: Reconstruction, *, n: int | None = None, with_error: bool = False,
-                         title: str | None = None):
-    """Grid: one row per sample, columns input / masked input / reconstruction (/ error)."""
-    n = min(n or len(rec.inputs), len(rec.inputs))
-    cols = [("input", rec.inputs), ("masked input", rec.masked), ("reconstruction", rec.recon)]
-    if with_error:
-        cols.append(("|error| on masked", rec.error))
-    width = rec.inputs.shape[-1] / rec.inputs.shape[-2]
-    fig, axes = plt.subplots(n, len(cols), figsize=(min(3.0 * width, 7.0) * len(cols) / 2 + 1, 1.6 * n + 0.6),
-                             squeeze=False)
-    vmin, vmax = np.nanpercentile(rec.inputs[:n], [1, 99])
-    for i in range(n):
-        for j, (name, arr) in enumerate(cols):
-            ax = axes[i, j]
-            cmap = masked_cmap()
-            kw = {"vmin": 0, "vmax": np.nanmax(rec.error[:n]) or 1} if name.startswith("|error|") else {"vmin": vmin, "vmax": vmax}
-            ax.imshow(arr[i], origin="lower", aspect="auto", cmap=cmap, interpolation="nearest", **kw)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(name, fontsize=9)
-    fig.suptitle(title or f"masked reconstruction (loss {rec.loss:.3f})", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def masked_cmap(name: str = "magma", bad: str = "#cfd8dc"):
-    """Colormap ``name`` drawing NaN in light grey: the removed tokens of a masked input, or the
-    visible (unscored) tokens of a loss map."""
-    return matplotlib.colormaps[name].with_extremes(bad=bad)
-
-
-def _no_ticks(ax) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def draw_token_grid(ax, *, tokens: str, n_mels: int, frames: int, patch_size: int = 16,
-                    frame_width: int = 2, color: str = "white", lw: float = 0.6, alpha: float = 0.8) -> None:
-    """Draw token borders over a spectrogram shown with ``imshow(origin="lower")`` on pixel
-    coordinates: 16x16 squares for ``tokens="patch"``, full-height strips of ``frame_width``
-    frames for ``tokens="frame"``. Lines sit on pixel edges (-0.5 offsets)."""
-    if tokens not in ("patch", "frame"):
-        raise ValueError(f"tokens must be 'patch' or 'frame', got {tokens!r}")
-    step = patch_size if tokens == "patch" else frame_width
-    ax.vlines(np.arange(0, frames + 1, step) - 0.5, -0.5, n_mels - 0.5, colors=color, lw=lw, alpha=alpha)
-    rows = np.arange(0, n_mels + 1, patch_size) if tokens == "patch" else np.array([0, n_mels])
-    ax.hlines(rows - 0.5, -0.5, frames - 0.5, colors=color, lw=lw, alpha=alpha)
-
-
-# ---- static figures over several mask ratios -----------------------------------------------------
-def mask_ratio_sweep(model: MaskedAutoencoder, x: torch.Tensor, ratios: Sequence[float], *,
-                     masking: str | None = None, seed: int = 0) -> dict[float, Reconstruction]:
-    """:func:`reconstruct` of the same ``x: [N, 1, F, T]`` at each mask ratio (same mask seed):
-    ``{ratio: Reconstruction}`` in the given order."""
-    if not ratios:
-        raise ValueError("ratios is empty: pass at least one mask ratio in [0, 1)")
-    return {float(r): reconstruct(model, x, mask_ratio=float(r), masking=masking, seed=seed) for r in ratios}
-
-
-def plot_mask_ratio_grid(recs: Mapping[float, Reconstruction], *, n: int | None = None,
-                         title: str | None = None):
-    """One column per sample; rows: the input, then for each mask ratio the masked input and the
-    reconstruction (labelled with that ratio's MSE on the removed tokens). One colour scale."""
-    if not recs:
-        raise ValueError("recs is empty: pass the output of mask_ratio_sweep")
-    first = next(iter(recs.values()))
-    n = min(n or len(first.inputs), len(first.inputs))
-    rows = [("input", first.inputs)]
-    for ratio, rec in recs.items():
-        rows += [(f"masked {ratio:.0%}", rec.masked), (f"recon. {ratio:.0%}\nMSE {rec.mse:.3f}", rec.recon)]
-    aspect = first.inputs.shape[-1] / first.inputs.shape[-2]
-    cell_w = float(np.clip(1.1 * aspect, 1.5, 4.5))
-    fig, axes = plt.subplots(len(rows), n, figsize=(cell_w * n + 1.0, 0.95 * len(rows) + 0.7), squeeze=False)
-    vmin, vmax = float(np.min(first.inputs[:n])), float(np.max(first.inputs[:n]))
-    cmap = masked_cmap()
-    for i, (label, arr) in enumerate(rows):
-        for j in range(n):
-            ax = axes[i, j]
-            ax.imshow(arr[j], origin="lower", aspect="auto", cmap=cmap, interpolation="nearest", vmin=vmin, vmax=vmax)
-            _no_ticks(ax)
-            if j == 0:
-                ax.set_ylabel(label, fontsize=8)
-            if i == 0:
-                ax.set_title(f"sample {j}", fontsize=9)
-    fig.suptitle(title or "reconstructions across mask ratios (grey = removed tokens)", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def _nanmean0(a: np.ndarray) -> np.ndarray:
-    """Mean over axis 0 ignoring NaN; NaN where every entry is NaN (without numpy's warning)."""
-    count = (~np.isnan(a)).sum(axis=0)
-    total = np.nansum(a, axis=0)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def plot_token_loss(rec: Reconstruction, *, grid: tuple[int, int], n: int | None = None,
-                    title: str | None = None):
-    """Per-token MSE maps on the token ``grid`` ``(rows, cols)`` (``model.cfg.grid(frames)``),
-    drawn over the input's extent (frames x mel bins): one row per sample, then the mean over the
-    samples in which each token was removed. Grey = visible token (not scored)."""
-    n = min(n or len(rec.inputs), len(rec.inputs))
-    maps = rec.token_loss[:n].reshape(n, *grid)
-    panels = [(f"sample {i}", maps[i]) for i in range(n)] + [("mean", _nanmean0(maps))]
-    f, t = rec.inputs.shape[-2:]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(float(np.clip(2.0 * t / f, 4, 10)) + 1.2, 1.1 * len(panels) + 0.6),
-                             squeeze=False, sharex=True, layout="constrained")
-    finite = maps[np.isfinite(maps)]
-    vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
-    for ax, (label, m) in zip(axes[:, 0], panels):
-        im = ax.imshow(m, origin="lower", aspect="auto", cmap=masked_cmap("viridis"), interpolation="nearest",
-                       extent=(0, t, 0, f), vmin=0, vmax=vmax or 1.0)
-        ax.set_ylabel(label, fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.colorbar(im, ax=axes[:, 0].tolist(), fraction=0.03, pad=0.01, label="MSE per removed token")
-    axes[-1, 0].set_xlabel("frame")
-    fig.suptitle(title or f"per-token loss (mean {np.nanmean(maps) if finite.size else float('nan'):.3f})", fontsize=10)
-    return fig
-
-
-# ---- the explorer: pure state, drawing, widgets ------------------------------------------------
 @dataclass
 class ExplorerState:
     """Arrays behind one explorer figure: one sample at given widget values (numpy).
@@ -296,11 +108,11 @@ def plot_explorer(state: ExplorerState, *, title: str | None = None):
 
 
 class DatasetSampler:
-    """``sampler(i) -> [1, n_mels, frames]``: sample ``i`` of a dataset's held-out stream, i.e.
-    ``make_source(dataset, ...).batch(HELDOUT_STEP + i, 1)[0]``, normalised with the dataset's own
-    statistics exactly as in pre-training. ``dataset`` is anything ``make_source`` accepts: a
-    pattern name, an image folder, or ``audio:SPEC``. The source is built on the first call, since
-    its statistics may take seconds to estimate."""
+    """``sampler(i) -> [1, n_mels, frames]``: held-out sample ``i`` of a dataset
+    (:func:`workbench.sources.heldout_batch`), normalised with the dataset's own statistics exactly
+    as in pre-training. ``dataset`` is anything ``--dataset`` accepts: a pattern name, an image
+    folder, or ``audio:SPEC``. The source is built on the first call, since its statistics may take
+    seconds to estimate."""
 
     def __init__(self, dataset: str, *, frames: int, seed: int = 0, device: str | torch.device = "cpu") -> None:
         self.dataset = dataset
@@ -313,10 +125,8 @@ class DatasetSampler:
         if i < 0:
             raise ValueError(f"sample index must be >= 0, got {i}")
         if self._source is None:
-            from workbench.data import make_source
-
             self._source = make_source(self.dataset, frames=self.frames, seed=self.seed, device=self.device)
-        return self._source.batch(HELDOUT_STEP + int(i), 1)[0]
+        return heldout_batch(self._source, 1, start=int(i))[0]
 
     def batch(self, n: int) -> torch.Tensor:
         """Samples ``0..n-1`` stacked: ``[n, 1, n_mels, frames]`` (what the explorer shows at those indices)."""
@@ -326,28 +136,16 @@ class DatasetSampler:
         return f"DatasetSampler({self.dataset!r}, frames={self.frames}, seed={self.seed})"
 
 
-def audio_available() -> bool:
-    """Whether the downstream audio module (``workbench.audio.datasets``) imports here."""
-    try:
-        import workbench.audio.datasets  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def explorer_sources(datasets: Sequence[str] | None = None, *, frames: int, seed: int = 0,
                      audio: Sequence[str] = ("synth_sounds",), first: str | None = None,
                      device: str | torch.device = "cpu") -> dict[str, DatasetSampler]:
     """The explorer's data dropdown: ``{name: DatasetSampler}`` for every registered pattern (or
     the given ``datasets``), then ``audio:SPEC`` for each entry of ``audio`` (a task name such as
-    ``synth_sounds``, ``TASK:ROOT`` or an audio folder; see ``workbench.data.make_source``) when
-    the downstream audio module imports. ``first`` (e.g. the run's dataset; a pattern alias is
-    resolved to its registered name, anything else ``make_source`` accepts is added) leads the
-    list. Nothing is rendered until a sample is asked for."""
-    from workbench import patterns
-
+    ``synth_sounds``, ``TASK:ROOT`` or an audio folder). ``first`` (e.g. the run's dataset; a
+    pattern alias is resolved to its registered name, anything else ``--dataset`` accepts is added)
+    leads the list. Nothing is rendered until a sample is asked for."""
     names = list(patterns.names()) if datasets is None else list(datasets)
-    if audio and audio_available():
+    if audio:
         names += [a if a.startswith("audio:") else f"audio:{a}" for a in audio]
     if first:
         names.insert(0, patterns.get(first).name if patterns.is_registered(first) else first)
@@ -383,7 +181,7 @@ class ReconstructionExplorer:
         self.sources = dict(sources)
         source = source or next(iter(self.sources))
         if source not in self.sources:
-            raise KeyError(f"unknown source {source!r}; valid sources: {', '.join(self.sources)}")
+            raise unknown_name("source", source, self.sources)
         first = next(iter(self.models.values()))
         masking = masking or first.cfg.masking
         if masking not in MASKINGS:
@@ -500,3 +298,7 @@ def reconstruction_explorer(model: MaskedAutoencoder | Mapping[str, MaskedAutoen
                             sources: Mapping[str, Callable[[int], torch.Tensor]], **options):
     """The explorer's widget box (``ReconstructionExplorer(model, sources, **options).box``)."""
     return ReconstructionExplorer(model, sources, **options).box
+
+
+__all__ = ["DatasetSampler", "ExplorerState", "ReconstructionExplorer", "explorer_sources", "explorer_state",
+           "plot_explorer", "reconstruction_explorer"]
