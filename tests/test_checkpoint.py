@@ -79,8 +79,10 @@ def test_load_encoder_takes_every_encoder_weight_and_names_missing_ones(tmp_path
     m = models.build("nano", tokens="frame")
     run = save_run(tmp_path / "run", m, config={"dataset": "fractaldb", "model": "nano"})
     enc, info = load_encoder(str(run))
-    assert info == {"init": str(run / "checkpoint.pt"), "pretrain_dataset": "fractaldb", "pretrain_step": 0,
-                    "model": "nano"}
+    assert {k: info[k] for k in ("init", "pretrain_dataset", "pretrain_step", "model")} == {
+        "init": str(run / "checkpoint.pt"), "pretrain_dataset": "fractaldb", "pretrain_step": 0, "model": "nano"}
+    with pytest.raises(ValueError, match="--model tiny conflicts with .* holds a nano model"):
+        load_encoder(str(run), model="tiny")
     assert all(torch.equal(enc.state_dict()[k], v) for k, v in m.encoder_state_dict().items())
     sd = m.state_dict()
     del sd["blocks.1.attn.qkv.weight"]

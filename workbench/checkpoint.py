@@ -15,6 +15,7 @@ that would need to (a pickle with objects in it) is refused with its path named.
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -53,12 +54,16 @@ def load(path: str | Path, *, map_location: str | torch.device = "cpu",
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes); expected a workbench checkpoint written by torch.save")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found is None:
+            raise CheckpointError(f"{path} is not a readable checkpoint (not written by torch.save, or damaged)") from None
         raise CheckpointError(
-            f"refused to load {path}: it holds pickled Python objects, not only tensors and plain values, and "
-            f"loading it could run code from the file ({str(exc).splitlines()[0]}). Load only checkpoints you "
-            "trust, and re-save their tensors with torch.save.") from None
+            f"refused to load {path}: it holds pickled Python objects ({found.group(1)}), not only tensors and "
+            "plain values, and loading it could run code from the file. Load only checkpoints you trust, and "
+            "re-save their tensors with torch.save.") from None
     except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError, ... for damaged files
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or not written by torch.save): "
                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
@@ -71,6 +76,19 @@ def load(path: str | Path, *, map_location: str | torch.device = "cpu",
         ckpt["model"] = {_RENAMED.get(k.split(".")[0], k.split(".")[0]) + k[len(k.split(".")[0]):]: v
                          for k, v in ckpt["model"].items()}
     return ckpt
+
+
+def _numpy_array_globals() -> list:
+    """What rebuilding a plain numpy array needs: checkpoints of earlier versions kept numpy's RNG
+    state as an array. These build data only (an array of a dtype), never call anything else."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    dtypes = [getattr(np.dtypes, name) for name in getattr(np.dtypes, "__all__", [])]
+    return [_reconstruct, np.ndarray, np.dtype, *dtypes]
 
 
 def save(obj: dict[str, Any], path: str | Path) -> None:
@@ -88,21 +106,29 @@ def build_from_checkpoint(path: str | Path, *, map_location: str | torch.device 
     return model
 
 
-def load_encoder(init: str, *, model: str = "tiny", frames: int | None = None) -> tuple[MaskedAutoencoder, dict]:
+def load_encoder(init: str, *, model: str | None = None,
+                 frames: int | None = None) -> tuple[MaskedAutoencoder, dict]:
     """The encoder a downstream evaluation starts from, and where it came from.
 
-    ``init="scratch"``: preset ``model``, freshly initialised (seed the global RNG first).
-    Otherwise ``init`` is a pre-training run folder or checkpoint file: the architecture comes
-    from its ``model_config`` and every encoder parameter must be in its ``model`` weights; the
-    decoder's are ignored. Returns ``(model, info)`` with ``info`` keys ``init, pretrain_dataset,
-    pretrain_step, model``.
+    ``init="scratch"``: preset ``model`` (default ``tiny``), freshly initialised (seed the global
+    RNG first). Otherwise ``init`` is a pre-training run folder or checkpoint file: the
+    architecture comes from its ``model_config`` and every encoder parameter must be in its
+    ``model`` weights; the decoder's are ignored. A ``model`` that differs from the checkpoint's
+    is refused (the checkpoint brings its own architecture). Returns ``(model, info)``, ``info``
+    as :func:`pretrain_info`.
     """
     if init == "scratch":
+        model = model or "tiny"
         overrides = {"frames": frames} if frames else {}
-        return models.build(model, **overrides), {"init": "scratch", "pretrain_dataset": "none",
-                                                  "pretrain_step": 0, "model": model}
+        encoder = models.build(model, **overrides)
+        return encoder, {"init": "scratch", "pretrain_dataset": "none", "pretrain_step": 0, "model": model,
+                         "model_config": encoder.cfg.to_dict(), "pretrain": {}}
     path = resolve(init)
     ckpt = load(path)
+    info = pretrain_info(ckpt, path)
+    if model is not None and model != info["model"]:
+        raise ValueError(f"--model {model} conflicts with {path}, which holds a {info['model']} model: a checkpoint "
+                         "brings its own architecture, so drop --model (or start from scratch)")
     mae = MaskedAutoencoder(MAEConfig.from_dict(ckpt["model_config"]))
     wanted = mae.encoder_state_dict()
     missing = sorted(set(wanted) - set(ckpt["model"]))
@@ -112,9 +138,21 @@ def load_encoder(init: str, *, model: str = "tiny", frames: int | None = None) -
     if bad:
         raise CheckpointError(f"{path}: encoder weights {bad[:8]} do not match the shapes its model_config implies")
     mae.load_state_dict({k: ckpt["model"][k] for k in wanted}, strict=False)
+    return mae, info
+
+
+def pretrain_info(ckpt: dict, path: Path) -> dict:
+    """Where a pre-trained encoder came from: ``init`` (the file), ``pretrain_dataset`` (the name
+    results use), ``pretrain_step``, ``model`` (the preset), ``pretrain_run`` (the run's id),
+    ``model_config`` and ``pretrain`` (the run's settings)."""
     pre = ckpt.get("config") or {}
-    return mae, {"init": str(path), "pretrain_dataset": str(pre.get("dataset", "unknown")),
-                 "pretrain_step": int(ckpt.get("step", 0) or 0), "model": str(pre.get("model", "checkpoint"))}
+    source = ckpt.get("source") or {}
+    dataset = source.get("name") or str(pre.get("dataset", "unknown"))
+    return {"init": str(path), "pretrain_dataset": dataset, "pretrain_step": int(ckpt.get("step", 0) or 0),
+            "model": str(pre.get("model", "checkpoint")), "pretrain_run": str(ckpt.get("run_id", "")),
+            "model_config": ckpt["model_config"], "pretrain": pre,
+            "pretrain_global_batch": pre.get("batch_size", 0) * pre.get("accum_steps", 1) * ckpt.get("world_size", 1)}
 
 
-__all__ = ["CHECKPOINT", "CheckpointError", "build_from_checkpoint", "load", "load_encoder", "resolve", "save"]
+__all__ = ["CHECKPOINT", "CheckpointError", "build_from_checkpoint", "load", "load_encoder", "pretrain_info", "resolve",
+           "save"]

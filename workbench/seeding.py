@@ -83,7 +83,9 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` captured (CUDA states only for the devices seen here)."""
+    """Restore what :func:`rng_state` captured (CUDA states only for the devices seen here).
+    Checkpoints of earlier versions kept numpy's and Python's states as the tuples their
+    ``get_state`` returns; those are restored as they are."""
     import random
 
     import numpy as np
@@ -91,10 +93,14 @@ def set_rng_state(state: dict) -> None:
     # RNG states are CPU byte tensors; torch.load(map_location="cuda") moves them, so move them back.
     torch.set_rng_state(state["torch"].cpu())
     np_state = state["numpy"]
-    np.random.set_state((np_state["kind"], np_state["keys"].cpu().numpy().astype(np.uint32), np_state["pos"],
-                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    if isinstance(np_state, dict):
+        np_state = (np_state["kind"], np_state["keys"].cpu().numpy().astype(np.uint32), np_state["pos"],
+                    np_state["has_gauss"], np_state["cached_gaussian"])
+    np.random.set_state(np_state)
     py = state["python"]
-    random.setstate((py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss"]))
+    if isinstance(py, dict):
+        py = (py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss"])
+    random.setstate(py)
     if "cuda" in state and torch.cuda.is_available():
         # A checkpoint from a machine with more GPUs restores the states of the devices seen here.
         for i, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):

@@ -561,7 +561,7 @@ def network(source: str, *, device: torch.device | str = "cpu", progress: bool =
         return net.eval()
     path = _folder() / f"featnet_{key}.pt"
     if path.exists():
-        net.load_state_dict(torch.load(path, map_location="cpu"))
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return net.eval()
     if progress:
         print(f"training the dead-leaves feature network (cached at {path})")
@@ -596,7 +596,7 @@ def build_pool(source: str, *, size: int = NATIVE_SIZE, count: int | None = None
     if path in _POOLS:
         return _POOLS[path]
     if path.exists():
-        _POOLS[path] = torch.load(path)
+        _POOLS[path] = torch.load(path, weights_only=True)
         return _POOLS[path]
     net = network(source, device=device, progress=progress, **recipe)
     if progress:

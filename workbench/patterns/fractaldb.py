@@ -171,7 +171,7 @@ def search_categories(num: int = NUM_CATEGORIES, *, seed: int = 0, device: str |
         return _CATEGORY_CACHE[key]
     path = cache_dir() / f"fractaldb_categories_seed{seed}_n{num}_p{points}.pt"
     if path.exists():
-        _CATEGORY_CACHE[key] = torch.load(path)
+        _CATEGORY_CACHE[key] = torch.load(path, weights_only=True)
         return _CATEGORY_CACHE[key]
     device = torch.device(device)
     g = torch.Generator().manual_seed(10_000 + seed)
