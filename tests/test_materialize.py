@@ -87,3 +87,13 @@ def test_bad_arguments(tmp_path):
         materialize("fractaldb", 0, tmp_path, progress=False)
     with pytest.raises(KeyError, match="Valid names"):
         materialize("no_such_pattern", 1, tmp_path, progress=False)
+
+
+def test_a_folder_with_files_materialize_did_not_write_is_refused(tmp_path):
+    from workbench.sources.materialize import materialize
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("do not touch")
+    with pytest.raises(ValueError, match=r"holds files that `patterns materialize` did not write \(thesis.tex\)"):
+        materialize("stat_spectrum", 2, tmp_path / "mine", frames=16, progress=False)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["thesis.tex"]

@@ -211,3 +211,96 @@ def test_resume_on_cuda_restores_rng_states(tmp_path, tiny_cfg):
     pretrain(tiny_cfg(tmp_path, steps=6, device="cuda"), progress=False, on_step=None)
     m = pretrain(tiny_cfg(tmp_path, steps=8, device="cuda", resume=True), progress=False)
     assert len(m["losses"]) == 8
+
+
+# ---- trustworthy runs ---------------------------------------------------------------------------
+def test_a_second_writer_of_the_run_folder_is_refused(tmp_path, tiny_cfg):
+    import subprocess
+    import sys
+
+    from workbench.rundir import RunFolderBusy
+
+    hold = ("import sys, time\nfrom workbench.rundir import run_lock\n"
+            "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderBusy, match=rf"{tmp_path} is being written by .*pid {proc.pid}"):
+            pretrain(tiny_cfg(tmp_path), progress=False)
+        assert not (tmp_path / "metrics.jsonl").exists()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_folder_holding_a_run_is_refused_even_without_its_checkpoint(tmp_path, tiny_cfg):
+    from workbench.rundir import RunExistsError
+
+    pretrain(tiny_cfg(tmp_path, steps=1), progress=False)
+    (tmp_path / "checkpoint.pt").unlink()
+    before = (tmp_path / "config.json").read_text()
+    with pytest.raises(RunExistsError, match=r"already holds a run \(config.json, metrics.json, metrics.jsonl\)"):
+        pretrain(tiny_cfg(tmp_path, steps=1), progress=False)
+    with pytest.raises(FileNotFoundError, match="has no checkpoint.pt to continue"):
+        pretrain(tiny_cfg(tmp_path, steps=2, resume=True), progress=False)
+    assert (tmp_path / "config.json").read_text() == before
+
+
+def test_resume_without_any_run_says_so_and_leaves_no_folder(tmp_path, tiny_cfg):
+    with pytest.raises(FileNotFoundError, match="has no checkpoint.pt to continue"):
+        pretrain(tiny_cfg(tmp_path / "new", resume=True), progress=False)
+    assert not (tmp_path / "new").exists()
+
+
+def test_resume_refuses_another_dataset_or_seed_naming_them(tmp_path, tiny_cfg):
+    pretrain(tiny_cfg(tmp_path, steps=2), progress=False)
+    with pytest.raises(ValueError, match=r"continues another run \(dataset: .* then, 'stat_spectrum' now\)"):
+        pretrain(tiny_cfg(tmp_path, steps=3, resume=True, dataset="stat_spectrum"), progress=False)
+    with pytest.raises(ValueError, match=r"seed: 0 then, 1 now"):
+        pretrain(tiny_cfg(tmp_path, steps=3, resume=True, seed=1), progress=False)
+
+
+def test_resume_with_fewer_steps_rewrites_nothing(tmp_path, tiny_cfg):
+    pretrain(tiny_cfg(tmp_path, steps=4), progress=False)
+    files = {n: (tmp_path / n).read_bytes() for n in ("config.json", "metrics.json", "metrics.jsonl", "checkpoint.pt")}
+    m = pretrain(tiny_cfg(tmp_path, steps=2, resume=True), progress=False)
+    assert m["steps"] == 4
+    assert all((tmp_path / n).read_bytes() == b for n, b in files.items())
+
+
+def test_a_checkpoint_of_an_earlier_version_resumes_through_the_safe_path(tmp_path, tiny_cfg):
+    """Earlier versions kept numpy's and Python's RNG states as the tuples they return."""
+    import random
+
+    import numpy as np
+
+    full = pretrain(tiny_cfg(tmp_path / "full"), progress=False)
+    interrupt_after_step_3(tiny_cfg(tmp_path / "part"))
+    path = tmp_path / "part" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    np.random.seed(7)
+    random.seed(7)
+    ckpt["rng"]["numpy"], ckpt["rng"]["python"] = np.random.get_state(), random.getstate()
+    for key in ("run_id", "source"):
+        del ckpt[key]
+    torch.save(ckpt, path)
+    resumed = pretrain(tiny_cfg(tmp_path / "part", resume=True), progress=False)
+    assert resumed["losses"] == full["losses"]
+
+
+def test_a_mask_ratio_that_removes_no_token_is_an_error(tmp_path, tiny_cfg):
+    with pytest.raises(ValueError, match=r"mask_ratio=0.01 removes no token of the 16 patch tokens"):
+        pretrain(tiny_cfg(tmp_path / "r", mask_ratio=0.01), progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_out_of_memory_names_the_batch_and_what_to_change(tmp_path, tiny_cfg, monkeypatch):
+    from workbench.models.mae import MaskedAutoencoder
+    from workbench.train.pretrain import OutOfMemory
+
+    def oom(self, x, mask=None, *, generator=None):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(MaskedAutoencoder, "forward", oom)
+    with pytest.raises(OutOfMemory, match=r"--batch-size 2 \(global batch 2.*--accum-steps.*--grad-checkpointing"):
+        pretrain(tiny_cfg(tmp_path), progress=False)

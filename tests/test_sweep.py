@@ -8,7 +8,7 @@ from workbench.cli import build_parser, main, sweep_config
 from workbench.sweep import PRESETS, SweepConfig, sweep
 
 DONE_KEYS = {"dataset", "pretrain_dataset", "seed", "task", "protocol", "test_accuracy", "wall_s", "executor",
-             "settings"}
+             "settings", "source"}
 
 
 def small(out, datasets, **overrides):
@@ -34,7 +34,7 @@ def test_interrupted_sweep_resumes_without_repeating_work(tmp_path):
     assert done.stat().st_mtime_ns == stamp
     table = rows(tmp_path / "results.csv")
     assert len(table) == 2 * n_rows  # the finished dataset's rows were not written again
-    assert {r["pretrain_dataset"] for r in table} == {"fractaldb", "stat_spectrum"}
+    assert {r["pretrain_dataset"] for r in table} == {"fractaldb1k", "stat_spectrum"}
     assert json.loads((tmp_path / "stat_spectrum_seed0" / "done.json").read_text())["test_accuracy"] is not None
 
 
@@ -47,7 +47,7 @@ def test_unknown_dataset_fails_before_any_work(tmp_path, capsys):
 def test_python_executor_runs_patterns_and_audio_sources(tmp_path):
     records = sweep(small(tmp_path, "fractaldb,audio:synth_sounds"), progress=False)
     assert [(r["dataset"], r["pretrain_dataset"], r["skipped"]) for r in records] == [
-        ("fractaldb1k", "fractaldb", False), ("audio_synth_sounds", "audio:synth_sounds", False)]
+        ("fractaldb1k", "fractaldb1k", False), ("audio_synth_sounds", "audio:synth_sounds", False)]
     for run in ("fractaldb1k_seed0", "audio_synth_sounds_seed0"):
         done = json.loads((tmp_path / run / "done.json").read_text())
         assert set(done) == DONE_KEYS and done["executor"] == "python" and 0 <= done["test_accuracy"] <= 1
@@ -55,8 +55,8 @@ def test_python_executor_runs_patterns_and_audio_sources(tmp_path):
         assert "heldout_loss" in json.loads((tmp_path / run / "pretrain" / "metrics.json").read_text())
         assert not list((tmp_path / run).glob("*.ipynb"))
     table = rows(tmp_path / "results.csv")
-    assert [(r["pretrain_dataset"], r["metric"], r["pretrain_step"]) for r in table] == [
-        ("fractaldb", "test_accuracy", "2"), ("audio:synth_sounds", "test_accuracy", "2")]
+    assert [(r["pretrain_dataset"], r["metric"], r["pretrain_steps"]) for r in table] == [
+        ("fractaldb1k", "test_accuracy", "2"), ("audio:synth_sounds", "test_accuracy", "2")]
 
     again = sweep(small(tmp_path, "fractaldb,audio:synth_sounds"), progress=False)
     assert [r["skipped"] for r in again] == [True, True]
@@ -86,7 +86,7 @@ def test_python_executor_writes_what_the_notebooks_write(tmp_path):
     assert set(metrics[0]) == set(metrics[1])
     assert metrics[1]["final_loss"] == pytest.approx(metrics[0]["final_loss"], rel=1e-5)
     table = [rows(tmp_path / e / "results.csv") for e in ("papermill", "python")]
-    same = lambda r: {k: v for k, v in r.items() if k not in ("time", "init", "out_dir")}  # noqa: E731
+    same = lambda r: {k: v for k, v in r.items() if k not in ("time", "run_id", "pretrain_run")}  # noqa: E731
     assert [same(r) for r in table[1]] == [same(r) for r in table[0]]
 
 
@@ -124,3 +124,41 @@ def test_bad_audio_spec_fails_before_any_work_naming_the_tasks(tmp_path, capsys)
     assert main(["sweep", "--datasets", "fractaldb,fractaldb1k", "--out", str(tmp_path)]) == 2
     assert "given twice" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def _image_folder(root, shade):
+    from PIL import Image
+
+    root.mkdir(parents=True)
+    for i in range(4):
+        Image.new("L", (32, 32), color=shade + 10 * i).save(root / f"{i}.png")
+    return root
+
+
+def test_two_folders_of_one_name_never_share_a_run(tmp_path):
+    a = _image_folder(tmp_path / "a" / "good", 40)
+    b = _image_folder(tmp_path / "b" / "good", 200)
+    first = sweep(small(tmp_path / "out", str(a)), progress=False)
+    second = sweep(small(tmp_path / "out", str(b)), progress=False)
+    assert not first[0]["skipped"] and not second[0]["skipped"]  # /b/good was not "done before"
+    assert first[0]["dataset"] != second[0]["dataset"] and all(r["dataset"].startswith("good-") for r in first + second)
+
+
+def test_a_sweep_killed_between_its_rows_and_done_json_adds_no_duplicate(tmp_path, monkeypatch):
+    import workbench.sweep as sw
+
+    real = sw.atomic_write_json
+
+    def killed(obj, path):
+        if path.name == "done.json":
+            raise KeyboardInterrupt  # the rows are in results.csv, done.json is not written
+        real(obj, path)
+
+    monkeypatch.setattr(sw, "atomic_write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(small(tmp_path, "stat_spectrum"), progress=False)
+    assert len(rows(tmp_path / "results.csv")) == 1
+    monkeypatch.setattr(sw, "atomic_write_json", real)
+    again = sweep(small(tmp_path, "stat_spectrum"), progress=False)
+    assert [r["skipped"] for r in again] == [False]
+    assert len(rows(tmp_path / "results.csv")) == 1  # the repeated run replaced its row

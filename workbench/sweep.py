@@ -8,7 +8,7 @@ that produced it; ``executor="python"`` calls :func:`workbench.train.pretrain.pr
 faster), writing the same run folders, ``done.json`` and results rows, without the figures.
 
 A finished run leaves ``done.json`` and is skipped next time; an interrupted pre-training resumes
-from its last checkpoint (``resume=True``), so a killed sweep continues where it stopped. The
+from its last checkpoint, so a killed sweep continues where it stopped. The
 settings that change a run's result (:data:`RUN_SETTINGS`) are saved in ``sweep.json`` and in
 every ``done.json``; a sweep into a folder made with other settings stops before any work instead
 of mixing the two.
@@ -35,6 +35,7 @@ from workbench import patterns
 from workbench.config import Config, setting
 from workbench.files import atomic_write_json
 from workbench.registry import Registry
+from workbench.rundir import existing_run_files, run_lock
 from workbench.sources.spec import parse_dataset
 from workbench.train.finetune import PROTOCOLS
 
@@ -133,17 +134,21 @@ def label(dataset: str) -> str:
 
 # ---- one run ------------------------------------------------------------------------------------
 def pretrain_parameters(cfg: SweepConfig, dataset: str, seed: int, run: Path) -> dict:
-    """``02_pretrain.ipynb`` parameters of a run (the python executor maps the same values)."""
+    """``02_pretrain.ipynb`` parameters of a run (the python executor maps the same values): an
+    interrupted run continues from its checkpoint."""
+    out = run / "pretrain"
     return {"dataset": parse_dataset(dataset).absolute(), "model": cfg.model, "steps": cfg.steps,
             "batch_size": cfg.batch_size, "frames": cfg.frames, "lr": cfg.lr, "seed": seed, "device": cfg.device,
-            "out_dir": str(run / "pretrain"), "resume": True}
+            "out_dir": str(out), "resume": (out / "checkpoint.pt").exists()}
 
 
 def downstream_parameters(cfg: SweepConfig, init: str, seed: int, run: Path, results_csv: Path) -> dict:
-    """``05_downstream.ipynb`` parameters of a run."""
+    """``05_downstream.ipynb`` parameters of a run; a downstream step that ran before without
+    finishing the sweep's run is replaced (``overwrite``), its results rows with it."""
+    out = run / "downstream"
     return {"task": cfg.task, "init": init, "protocol": cfg.protocol, "epochs": cfg.epochs,
-            "model": cfg.model, "seed": seed, "device": cfg.device, "out_dir": str(run / "downstream"),
-            "results_csv": str(results_csv)}
+            "model": cfg.model if init == SCRATCH else "", "seed": seed, "device": cfg.device, "out_dir": str(out),
+            "results_csv": str(results_csv), "overwrite": (out / "config.json").exists()}
 
 
 def _papermill(notebook: str, output: Path, parameters: dict, *, progress: bool) -> None:
@@ -170,7 +175,7 @@ def _python(notebook: str, output: Path, p: dict, *, progress: bool) -> None:
     elif notebook == "05_downstream.ipynb":
         from workbench.train.finetune import FinetuneConfig, finetune
 
-        cfg = FinetuneConfig(**{**p, "results_csv": p["results_csv"] or None})
+        cfg = FinetuneConfig(**{**p, "results_csv": p["results_csv"] or None, "model": p["model"] or None})
         finetune(cfg, progress=progress)
     else:
         raise ValueError(f"the python executor knows 02_pretrain and 05_downstream, not {notebook}")
@@ -201,7 +206,11 @@ def _check_settings(where: Path, saved: dict, settings: dict) -> None:
 
 # ---- the sweep ----------------------------------------------------------------------------------
 def sweep(cfg: SweepConfig, *, progress: bool = True) -> list[dict]:
-    """Run every (dataset, seed) not yet done; returns one record per run (done or skipped)."""
+    """Run every (dataset, seed) not yet done; returns one record per run (done or skipped).
+
+    The sweep holds the lock on ``out_dir`` (one writer), checks every finished run's settings and
+    data before any work, and repeats an unfinished run's downstream step in place: its earlier
+    results rows are replaced, never doubled."""
     plan = [(d, s) for s in cfg.seed_list() for d in ([SCRATCH] if cfg.scratch else []) + cfg.dataset_list()]
     settings = cfg.run_settings()
     out = Path(cfg.out_dir).resolve()
@@ -210,42 +219,61 @@ def sweep(cfg: SweepConfig, *, progress: bool = True) -> list[dict]:
     for dataset, seed in plan:
         done = out / f"{label(dataset)}_seed{seed}" / "done.json"
         if done.exists():
-            _check_settings(done, json.loads(done.read_text()).get("settings", {}), settings)
-    out.mkdir(parents=True, exist_ok=True)
-    results_csv = Path(cfg.results_csv).resolve() if cfg.results_csv else out / "results.csv"
-    (out / "sweep.json").write_text(json.dumps({**cfg.to_dict(), "pool_size": settings["pool_size"]}, indent=2) + "\n")
-    execute = _papermill if cfg.executor == "papermill" else _python
-    bar = None
-    if progress:
+            saved = json.loads(done.read_text())
+            _check_settings(done, saved.get("settings", {}), settings)
+            _check_source(done, saved.get("source"), dataset)
+    with run_lock(out, what="sweep"):
+        results_csv = Path(cfg.results_csv).resolve() if cfg.results_csv else out / "results.csv"
+        atomic_write_json({**cfg.to_dict(), "pool_size": settings["pool_size"]}, out / "sweep.json")
+        execute = _papermill if cfg.executor == "papermill" else _python
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(plan), desc="sweep", unit="run")
-    records = []
-    with _pool_size(settings["pool_size"]):
-        for dataset, seed in plan:
-            name = label(dataset)
-            run = out / f"{name}_seed{seed}"
-            done = run / "done.json"
-            if done.exists():
-                records.append({**json.loads(done.read_text()), "skipped": True})
-            else:
-                run.mkdir(parents=True, exist_ok=True)
-                t0 = time.time()
-                init = SCRATCH
-                if dataset != SCRATCH:
-                    execute("02_pretrain.ipynb", run / "02_pretrain.ipynb",
-                            pretrain_parameters(cfg, dataset, seed, run), progress=progress)
-                    init = str(run / "pretrain")
-                execute("05_downstream.ipynb", run / "05_downstream.ipynb",
-                        downstream_parameters(cfg, init, seed, run, results_csv), progress=progress)
-                downstream = json.loads((run / "downstream" / "metrics.json").read_text())
-                record = {"dataset": name, "pretrain_dataset": downstream.get("pretrain_dataset"), "seed": seed,
-                          "task": cfg.task, "protocol": cfg.protocol, "test_accuracy": downstream.get("test_accuracy"),
-                          "wall_s": time.time() - t0, "executor": cfg.executor, "settings": settings}
-                done.write_text(json.dumps(record, indent=2) + "\n")
-                records.append({**record, "skipped": False})
-            if bar is not None:
+
+        records = []
+        with _pool_size(settings["pool_size"]), tqdm(total=len(plan), desc="sweep", unit="run",
+                                                     disable=not progress) as bar:
+            for dataset, seed in plan:
+                run = out / f"{label(dataset)}_seed{seed}"
+                if (run / "done.json").exists():
+                    records.append({**json.loads((run / "done.json").read_text()), "skipped": True})
+                else:
+                    record = _run_one(cfg, dataset, seed, run, results_csv, settings, execute, progress=progress)
+                    records.append({**record, "skipped": False})
                 bar.update(1)
-                bar.set_postfix(last=name)
-    if bar is not None:
-        bar.close()
+                bar.set_postfix(last=label(dataset))
     return records
+
+
+def _run_one(cfg: SweepConfig, dataset: str, seed: int, run: Path, results_csv: Path, settings: dict, execute,
+             *, progress: bool) -> dict:
+    """Pre-train (unless scratch) and evaluate one (dataset, seed); write ``done.json`` last."""
+    t0 = time.time()
+    run.mkdir(parents=True, exist_ok=True)
+    init = SCRATCH
+    if dataset != SCRATCH:
+        _discard_unstarted(run / "pretrain")
+        execute("02_pretrain.ipynb", run / "02_pretrain.ipynb", pretrain_parameters(cfg, dataset, seed, run),
+                progress=progress)
+        init = str(run / "pretrain")
+    execute("05_downstream.ipynb", run / "05_downstream.ipynb",
+            downstream_parameters(cfg, init, seed, run, results_csv), progress=progress)
+    downstream = json.loads((run / "downstream" / "metrics.json").read_text())
+    record = {"dataset": label(dataset), "pretrain_dataset": downstream.get("pretrain_dataset"), "seed": seed,
+              "task": cfg.task, "protocol": cfg.protocol, "test_accuracy": downstream.get("test_accuracy"),
+              "wall_s": time.time() - t0, "executor": cfg.executor, "settings": settings,
+              "source": None if dataset == SCRATCH else parse_dataset(dataset).identity}
+    atomic_write_json(record, run / "done.json")
+    return record
+
+
+def _discard_unstarted(folder: Path) -> None:
+    """A sweep's pre-training that was killed before its first checkpoint has nothing to resume:
+    its files go, so the run starts again (a run with a checkpoint is resumed instead)."""
+    if not (folder / "checkpoint.pt").exists():
+        for name in existing_run_files(folder):
+            (folder / name).unlink()
+
+
+def _check_source(done: Path, saved: str | None, dataset: str) -> None:
+    if dataset != SCRATCH and saved is not None and saved != parse_dataset(dataset).identity:
+        raise ValueError(f"{done} was made from other data ({saved}); now {parse_dataset(dataset).identity}. "
+                         "Choose another --out")

@@ -125,11 +125,16 @@ class ArraySource:
     stats: NormStats | None = None
 
     def __post_init__(self) -> None:
-        manifest = json.loads((self.root / "materialize.json").read_text())
+        path = self.root / "materialize.json"
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is missing or not readable JSON ({exc}); rerun `patterns materialize` "
+                             "into a new folder") from None
         if not manifest.get("complete"):
             raise ValueError(f"{self.root} is an unfinished materialisation: rerun the same "
                              "`patterns materialize` command to complete it")
-        self.images = np.load(self.root / "images.npy", mmap_mode="r")
+        self.images = np.load(self.root / "images.npy", mmap_mode="r", allow_pickle=False)
         if self.images.shape[-1] != self.frames:
             raise ValueError(f"{self.root} holds {self.images.shape[-1]}-frame samples, not frames={self.frames}; "
                              "materialise it again with --frames or train with the matching --frames")

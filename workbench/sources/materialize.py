@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from workbench import patterns
+from workbench.rundir import run_lock
 from workbench.seeding import STATS_SEED
 from workbench.sources.base import STATS_SAMPLES
 from workbench.sources.pattern import pattern_stats
@@ -102,7 +103,8 @@ def materialize(name: str, num: int, out_dir: str | Path, *, seed: int = 0, fram
 
     Each sample is the ``[1, 128, frames]`` spectrogram-shaped input of
     :func:`workbench.patterns.generate`, stored as a grey 8-bit ``fmt`` image (``"png"`` or
-    ``"bmp"``). See the module docstring for the layout, seeding and resumption.
+    ``"bmp"``). See the module docstring for the layout, seeding and resumption. The folder has
+    one writer at a time, and a folder holding files that no materialisation wrote is refused.
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -112,17 +114,37 @@ def materialize(name: str, num: int, out_dir: str | Path, *, seed: int = 0, fram
     spec = patterns.get(name)
     batch_size = min(batch_size, num)  # a small folder need not render a large batch
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_foreign_files(out)
     manifest = {"name": spec.name, "seed": seed, "frames": frames, "n_mels": 128, "batch_size": batch_size,
                 "format": fmt, "family": spec.family, "paper_id": spec.paper_id,
                 "num_classes": spec.num_classes}
     _check_manifest(out / MANIFEST, manifest)
-
-    labelled = spec.num_classes is not None
-    if fmt == "npy":
-        _materialize_array(spec, num, out, manifest, seed=seed, device=device, progress=progress)
+    with run_lock(out, what="materialisation"):
+        if fmt == "npy":
+            _materialize_array(spec, num, out, manifest, seed=seed, device=device, progress=progress)
+            labels_present = None
+        else:
+            labels_present = _materialize_images(spec, num, out, manifest, seed=seed, device=device,
+                                                 progress=progress)
         return _finish(spec, num, out, manifest, frames=frames, device=device, stats_samples=stats_samples,
-                       labels_present=None)
+                       labels_present=labels_present)
+
+
+def _check_foreign_files(out: Path) -> None:
+    """Refuse a folder with files but no manifest: they were not written by a materialisation."""
+    if not out.is_dir() or (out / MANIFEST).exists():
+        return
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != ".lock")
+    if files:
+        raise ValueError(f"{out} holds files that `patterns materialize` did not write ({', '.join(files[:3])}"
+                         f"{', ...' if len(files) > 3 else ''}); choose a new or empty folder")
+
+
+def _materialize_images(spec, num: int, out: Path, manifest: dict, *, seed: int, device, progress: bool) -> int | None:
+    """The image layout: one file per sample, skipping samples already written; returns the number
+    of category folders written (None for a dataset without categories)."""
+    fmt, batch_size, frames = manifest["format"], manifest["batch_size"], manifest["frames"]
+    labelled = spec.num_classes is not None
     (out / MANIFEST).write_text(json.dumps({**manifest, "complete": False}, indent=2) + "\n")
     existing = _existing_samples(out, fmt)
     bar = None
@@ -152,8 +174,7 @@ def materialize(name: str, num: int, out_dir: str | Path, *, seed: int = 0, fram
     if bar is not None:
         bar.close()
     labels_present = {p.parent.name for i, p in existing.items() if i < num and p.parent != out}
-    return _finish(spec, num, out, manifest, frames=frames, device=device, stats_samples=stats_samples,
-                   labels_present=len(labels_present) if labelled else None)
+    return len(labels_present) if labelled else None
 
 
 def _finish(spec, num: int, out: Path, manifest: dict, *, frames: int, device, stats_samples: int | None,

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from workbench import patterns
 from workbench.audio import tasks
+from workbench.files import folder_fingerprint
 from workbench.registry import did_you_mean
 
 AUDIO_PREFIX = "audio:"
@@ -56,17 +58,41 @@ class DatasetSpec:
             return f"{AUDIO_PREFIX}{self.name}" + (f":{self.root.resolve()}" if self.root is not None else "")
         return f"{AUDIO_PREFIX}{self.root.resolve()}"
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short content fingerprint of the folder behind the spec (``""`` for patterns and
+        embedded tasks): two folders of the same name with other files never look alike."""
+        return folder_fingerprint(self.root) if self.root is not None else ""
+
     @property
     def label(self) -> str:
-        """A file-name-safe label (a sweep's run-folder name): the pattern's registered name, the
-        folder's name, ``audio_TASK`` or ``audio_FOLDERNAME``."""
+        """A file-name-safe label (a sweep's run-folder name): the pattern's registered name,
+        ``audio_TASK``, or a folder's name with its fingerprint (``good-1a2b3c``, so that
+        ``/a/good`` and ``/b/good`` never share a run folder)."""
         if self.kind == "pattern":
             return self.name
-        if self.kind in ("folder", "array"):
-            return _safe(self.root.resolve().name)
         if self.kind == "audio_task":
-            return f"audio_{self.name}"
-        return "audio_" + _safe(self.root.resolve().name)
+            return f"audio_{self.name}" + (f"-{self.fingerprint[:6]}" if self.root is not None else "")
+        base = _safe(self.root.resolve().name) + f"-{self.fingerprint[:6]}"
+        return base if self.kind in ("folder", "array") else f"audio_{base}"
+
+    @property
+    def result_name(self) -> str:
+        """How results rows name the source: a pattern's registered name (aliases resolved),
+        ``audio:TASK``, or the folder's :attr:`label` (no machine paths)."""
+        if self.kind == "pattern":
+            return self.name
+        if self.kind == "audio_task":
+            return f"{AUDIO_PREFIX}{self.name}" + (f"-{self.fingerprint[:6]}" if self.root is not None else "")
+        return f"{AUDIO_PREFIX}{self.label[len('audio_'):]}" if self.kind == "audio_folder" else self.label
+
+    @property
+    def identity(self) -> str:
+        """What makes two sources the same data: the registered name, or the resolved folder and
+        its content fingerprint."""
+        if self.root is None:
+            return self.canonical
+        return f"{self.kind}:{self.name}:{self.root.resolve()}#{self.fingerprint}"
 
     @property
     def is_audio(self) -> bool:

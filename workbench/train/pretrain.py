@@ -39,8 +39,10 @@ from workbench.config import Config, setting
 from workbench.distributed import DistInfo, all_reduce_sum, barrier, main_first, process_group, rank_device
 from workbench.files import atomic_write_json
 from workbench.models.mae import TOKENS, MaskedAutoencoder
-from workbench.models.masking import MASKINGS
+from workbench.models.masking import MASKINGS, num_masked
+from workbench.rundir import RunExistsError, existing_run_files, new_run_id, run_lock
 from workbench.sources import Prefetcher, Source, make_source
+from workbench.sources.spec import DatasetSpec, parse_dataset
 from workbench.train.optim import param_groups, set_peak_lr, warmup_cosine_schedule
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -48,6 +50,10 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+class OutOfMemory(RuntimeError):
+    """A micro-batch did not fit on the device; the message says what to change."""
 
 
 @dataclass
@@ -92,19 +98,29 @@ class PretrainConfig(Config):
 
 
 def notebook_config(dataset: str, *, steps: int, warmup_steps: int | None = None, ckpt_every: int | None = None,
-                    **settings) -> PretrainConfig:
-    """The :class:`PretrainConfig` of a notebook's or a sweep's run, with the values they derive
-    from ``steps`` in one place: a warm-up of a tenth of the steps and a checkpoint every quarter
-    of the run (at most 100 steps apart), unless given. ``settings`` are any other fields."""
-    return PretrainConfig(dataset=dataset, steps=steps,
+                    resume: bool | None = None, **settings) -> PretrainConfig:
+    """The :class:`PretrainConfig` of a notebook's or a sweep's run, with the values they derive in
+    one place: a warm-up of a tenth of the steps and a checkpoint every quarter of the run (at most
+    100 steps apart), unless given; ``resume=None`` continues the run in ``out_dir`` when it has a
+    checkpoint and starts one otherwise. ``settings`` are any other fields."""
+    if resume is None:
+        resume = (Path(settings.get("out_dir", PretrainConfig.out_dir)) / checkpoint.CHECKPOINT).exists()
+    return PretrainConfig(dataset=dataset, steps=steps, resume=resume,
                           warmup_steps=max(1, steps // 10) if warmup_steps is None else warmup_steps,
                           ckpt_every=max(1, min(100, steps // 4)) if ckpt_every is None else ckpt_every,
                           **settings)
 
 
 def build_model(cfg: PretrainConfig) -> MaskedAutoencoder:
-    return models.build(cfg.model, tokens=cfg.tokens, masking=cfg.masking, mask_ratio=cfg.mask_ratio,
-                        frames=cfg.frames, **cfg.model_overrides)
+    """The configured model; a mask ratio that removes no token (nothing to learn) is an error."""
+    model = models.build(cfg.model, tokens=cfg.tokens, masking=cfg.masking, mask_ratio=cfg.mask_ratio,
+                         frames=cfg.frames, **cfg.model_overrides)
+    n = math.prod(model.cfg.grid(cfg.frames))
+    if num_masked(n, cfg.mask_ratio) < 1:
+        raise ValueError(f"mask_ratio={cfg.mask_ratio} removes no token of the {n} {cfg.tokens} tokens of a "
+                         f"{cfg.frames}-frame input, so there is nothing to reconstruct; use a ratio of at least "
+                         f"{0.5 / n:.3g}")
+    return model
 
 
 def load_history(run_dir: str | Path) -> list[dict]:
@@ -126,6 +142,8 @@ class TrainState:
     step: int = 0
     shards_done: int = 0
     history: list[dict] = field(default_factory=list)
+    run_id: str = field(default_factory=new_run_id)  # kept by a resumed run
+    source: dict = field(default_factory=dict)  # see source_record
 
 
 def pretrain(cfg: PretrainConfig, source: Source | None = None, *, progress: bool = True,
@@ -135,19 +153,37 @@ def pretrain(cfg: PretrainConfig, source: Source | None = None, *, progress: boo
     ``source``: a ready :class:`~workbench.sources.Source` (default: ``make_source(cfg.dataset)``).
     Run as a single process, or under torchrun with DDP (see :mod:`workbench.distributed`).
     ``on_step(record)`` is called after every update, on every rank with the same global record
-    (notebooks use it for live plots). Raises :class:`NonFiniteLossError` when the loss becomes
-    NaN/inf, and ``FileExistsError`` when ``out_dir`` already holds a checkpoint and ``resume`` is
-    False (nothing is overwritten).
+    (notebooks use it for live plots).
+
+    The run folder has one writer (rank 0 holds :func:`workbench.rundir.run_lock`) and nothing in
+    it is overwritten: a folder that holds a run is refused unless ``resume`` continues it from
+    its checkpoint, and ``resume`` refuses another dataset or seed. Raises
+    :class:`NonFiniteLossError` when the loss becomes NaN/inf (the last checkpoint is kept) and
+    :class:`OutOfMemory` when a batch does not fit.
     """
-    ckpt_path = Path(cfg.out_dir) / checkpoint.CHECKPOINT
-    # Checked before any rank can write, so every rank sees the same answer.
-    if ckpt_path.exists() and not cfg.resume:
-        raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue it, "
-                              "or choose another out_dir")
     info = DistInfo.from_env()
     device = rank_device(cfg.device, info)
-    with process_group(info, device):
-        return _pretrain(cfg, source, info, device, progress=progress, on_step=on_step)
+    lock = run_lock(cfg.out_dir, what="pre-training run") if info.is_main else contextlib.nullcontext()
+    with lock:
+        # Checked before any rank can write, so every rank sees the same answer.
+        check_run_folder(cfg)
+        with process_group(info, device):
+            return _pretrain(cfg, source, info, device, progress=progress, on_step=on_step)
+
+
+def check_run_folder(cfg: PretrainConfig) -> None:
+    """A new run needs a folder without a run in it; ``resume`` needs a checkpoint to continue."""
+    out = Path(cfg.out_dir)
+    found = existing_run_files(out)
+    if cfg.resume and checkpoint.CHECKPOINT not in found:
+        held = f" (it holds {', '.join(found)}, but the run never reached a checkpoint)" if found else ""
+        raise FileNotFoundError(f"resume: {out} has no {checkpoint.CHECKPOINT} to continue{held}; start a new run "
+                                "without --resume in another folder")
+    if found and not cfg.resume:
+        hint = ("pass --resume (resume=True) to continue it" if checkpoint.CHECKPOINT in found else
+                "it never reached a checkpoint, so delete the folder to start again")
+        raise RunExistsError(f"{out} already holds a run ({', '.join(found)}): {hint}, or choose another output "
+                             "folder; nothing was overwritten")
 
 
 def _pretrain(cfg: PretrainConfig, source: Source | None, info: DistInfo, device: torch.device, *,
@@ -155,16 +191,18 @@ def _pretrain(cfg: PretrainConfig, source: Source | None, info: DistInfo, device
     """What :func:`pretrain` does on every rank once the process group exists."""
     out = Path(cfg.out_dir)
     ckpt_path = out / checkpoint.CHECKPOINT
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
     # bf16 on a CPU is allowed when asked for, but CPUs without bf16 units run it slower than fp32.
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     state = init_state(cfg, info, device)
+    spec = parse_dataset(cfg.dataset) if source is None else None
     if source is None:
         with main_first(info):  # pattern statistics are cached on disk: one writer, then readers
-            source = make_source(cfg.dataset, frames=cfg.frames, seed=cfg.seed, device=device)
-    if cfg.resume and ckpt_path.exists():
+            source = make_source(spec, frames=cfg.frames, seed=cfg.seed, device=device)
+    state.source = source_record(source, spec)
+    if cfg.resume:
         restore(state, ckpt_path, cfg, info, device)
+        if state.step >= cfg.steps:  # nothing to train: the saved run stays exactly as it is
+            return summarize_run(cfg, state, info, device, use_bf16=use_bf16, wall_s=0.0, write=False)
     if info.is_main:
         write_run_config(out, cfg, state, source, info, device, use_bf16=use_bf16)
     state.model = wrap_model(state.model_without_ddp, cfg, info, device)
@@ -195,6 +233,14 @@ def _pretrain(cfg: PretrainConfig, source: Source | None, info: DistInfo, device
     return summarize_run(cfg, state, info, device, use_bf16=use_bf16, wall_s=time.perf_counter() - t_start)
 
 
+def source_record(source: Source, spec: DatasetSpec | None) -> dict:
+    """How a run records its data: the name results use (aliases resolved, no machine paths) and
+    the identity a resumed run must match (a folder's resolved path and content fingerprint)."""
+    if spec is None:
+        return {"name": source.name, "identity": source.name}
+    return {"name": spec.result_name, "identity": spec.identity}
+
+
 def init_state(cfg: PretrainConfig, info: DistInfo, device: torch.device) -> TrainState:
     """A freshly initialised model (seeded by ``cfg.seed``), AdamW and the warm-up + cosine schedule."""
     torch.manual_seed(cfg.seed)
@@ -206,22 +252,17 @@ def init_state(cfg: PretrainConfig, info: DistInfo, device: torch.device) -> Tra
 
 
 def restore(state: TrainState, path: Path, cfg: PretrainConfig, info: DistInfo, device: torch.device) -> None:
-    """Continue from the checkpoint at ``path``: weights, optimiser, schedule, RNG, history and the
-    shard position. A changed model config is refused; a changed global batch or peak lr is
-    reported and applied."""
+    """Continue from the checkpoint at ``path``: weights, optimiser, schedule, RNG, history, run
+    id and the shard position. Another model, dataset or seed is refused
+    (:func:`check_same_run`); a changed global batch or peak lr is reported and applied."""
     ckpt = checkpoint.load(path, map_location=device)
-    # Gradient checkpointing trades memory for time without changing the model: it may differ.
-    saved_model, model_now = ({k: v for k, v in d.items() if k != "grad_checkpointing"}
-                              for d in (ckpt["model_config"], state.model_without_ddp.cfg.to_dict()))
-    if saved_model != model_now:
-        changed = sorted(k for k in model_now if saved_model.get(k) != model_now[k])
-        raise ValueError(f"{path} was saved with a different model config ({', '.join(changed)}); "
-                         "resume with the same model options or use another out_dir")
+    check_same_run(ckpt, path, cfg, state)
     state.model_without_ddp.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.scheduler.load_state_dict(ckpt["scheduler"])
     seeding.set_rng_state(ckpt["rng"])
     state.step, state.history = ckpt["step"], ckpt["history"]
+    state.run_id = ckpt.get("run_id", state.run_id)
     saved_world = ckpt.get("world_size", 1)
     saved_batch = ckpt["config"].get("batch_size", cfg.batch_size)
     saved_accum = ckpt["config"].get("accum_steps", cfg.accum_steps)
@@ -239,7 +280,36 @@ def restore(state: TrainState, path: Path, cfg: PretrainConfig, info: DistInfo, 
             print(f"peak lr changed from {state.scheduler.base_lrs[0]:.4g} to {peak_lr:.4g} on resume")
         set_peak_lr(state.optimizer, state.scheduler, peak_lr)
     if info.is_main and state.step >= cfg.steps:
-        print(f"{path} already reached step {state.step} >= steps={cfg.steps}; nothing to do")
+        print(f"{path} already reached step {state.step} >= steps={cfg.steps}; nothing to do, nothing rewritten")
+
+
+def check_same_run(ckpt: dict, path: Path, cfg: PretrainConfig, state: TrainState) -> None:
+    """A resumed run must be the saved one: the same model (gradient checkpointing aside, which
+    trades memory for time and may change), the same data and the same seed."""
+    saved_model, model_now = ({k: v for k, v in d.items() if k != "grad_checkpointing"}
+                              for d in (ckpt["model_config"], state.model_without_ddp.cfg.to_dict()))
+    if saved_model != model_now:
+        changed = sorted(k for k in model_now if saved_model.get(k) != model_now[k])
+        raise ValueError(f"{path} was saved with a different model config ({', '.join(changed)}); "
+                         "resume with the same model options or use another out_dir")
+    saved = ckpt.get("config", {})
+    changed = [k for k in ("seed",) if k in saved and saved[k] != getattr(cfg, k)]
+    saved_data = ckpt.get("source", {}).get("identity")
+    if saved_data is not None and saved_data != state.source["identity"]:
+        changed.insert(0, f"dataset: {saved.get('dataset')!r} then, {cfg.dataset!r} now")
+    elif saved_data is None and "dataset" in saved and _canonical(saved["dataset"]) != _canonical(cfg.dataset):
+        changed.insert(0, f"dataset: {saved['dataset']!r} then, {cfg.dataset!r} now")
+    if changed:
+        keys = "; ".join(c if ":" in c else f"{c}: {saved[c]!r} then, {getattr(cfg, c)!r} now" for c in changed)
+        raise ValueError(f"resume: {path} continues another run ({keys}); resume with the saved dataset and seed, "
+                         "or start a new run in another folder")
+
+
+def _canonical(dataset: str) -> str:
+    try:
+        return parse_dataset(dataset).canonical
+    except (KeyError, ValueError, FileNotFoundError):
+        return dataset
 
 
 def write_run_config(out: Path, cfg: PretrainConfig, state: TrainState, source: Source, info: DistInfo,
@@ -252,7 +322,8 @@ def write_run_config(out: Path, cfg: PretrainConfig, state: TrainState, source: 
     model = state.model_without_ddp
     global_batch, peak_lr = cfg.global_batch(info.world_size), cfg.effective_lr(info.world_size)
     atomic_write_json({
-        "pretrain": cfg.to_dict(), "model_config": model.cfg.to_dict(), "source": source.name, "device": str(device),
+        "run_id": state.run_id, "pretrain": cfg.to_dict(), "model_config": model.cfg.to_dict(),
+        "source": state.source, "device": str(device),
         "precision": "bf16" if use_bf16 else "fp32", "norm_stats": source.stats.to_dict(),
         "world_size": info.world_size, "global_batch": global_batch, "lr_effective": peak_lr,
         "parameters": sum(p.numel() for p in model.parameters()), "torch": torch.__version__,
@@ -299,7 +370,8 @@ def train_step(state: TrainState, batches: Iterator[tuple[int, torch.Tensor]], c
         masks = seeding.generator(cfg.seed, shard, seeding.Stream.MASKS)
         # Gradients are all-reduced once per update, in the last micro-batch's backward.
         last = micro == cfg.accum_steps - 1
-        with state.model.no_sync() if world > 1 and not last else contextlib.nullcontext():
+        sync = state.model.no_sync() if world > 1 and not last else contextlib.nullcontext()
+        with sync, _oom_advice(cfg, info, device):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 res = state.model(x, generator=masks)
             # DDP averages over ranks, so this makes the gradient the mean over all shards.
@@ -326,6 +398,22 @@ def train_step(state: TrainState, batches: Iterator[tuple[int, torch.Tensor]], c
     return rec
 
 
+@contextlib.contextmanager
+def _oom_advice(cfg: PretrainConfig, info: DistInfo, device: torch.device) -> Iterator[None]:
+    """Turn an out-of-memory error into :class:`OutOfMemory`, naming the batch and what to change."""
+    try:
+        yield
+    except RuntimeError as exc:  # torch.OutOfMemoryError on CUDA, an allocator RuntimeError on the CPU
+        text = str(exc)
+        if not (isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate" in text):
+            raise
+        raise OutOfMemory(
+            f"out of memory on {device} with --batch-size {cfg.batch_size} (global batch "
+            f"{cfg.global_batch(info.world_size)}, {cfg.frames} frames, model {cfg.model}): lower --batch-size and "
+            f"raise --accum-steps by the same factor to keep the global batch, or add --grad-checkpointing. "
+            f"({text.splitlines()[0] if text else type(exc).__name__})") from None
+
+
 def save_checkpoint(state: TrainState, path: Path, cfg: PretrainConfig, source: Source, info: DistInfo) -> None:
     """Rank 0 writes the checkpoint atomically; every rank waits for it."""
     if info.is_main:
@@ -334,13 +422,14 @@ def save_checkpoint(state: TrainState, path: Path, cfg: PretrainConfig, source: 
             "scheduler": state.scheduler.state_dict(), "rng": seeding.rng_state(), "step": state.step,
             "history": state.history, "config": cfg.to_dict(), "model_config": state.model_without_ddp.cfg.to_dict(),
             "norm_stats": source.stats.to_dict(), "world_size": info.world_size, "shards_done": state.shards_done,
+            "run_id": state.run_id, "source": state.source,
         }, path)
     barrier(info)
 
 
 def summarize_run(cfg: PretrainConfig, state: TrainState, info: DistInfo, device: torch.device, *,
-                  use_bf16: bool, wall_s: float) -> dict:
-    """The run's summary (also written to ``metrics.json`` by rank 0)."""
+                  use_bf16: bool, wall_s: float, write: bool = True) -> dict:
+    """The run's summary (also written to ``metrics.json`` by rank 0 when ``write``)."""
     history = state.history
     losses = [r["loss"] for r in history]
     timed = [r["step_s"] for r in history[-max(1, len(history) // 2):]]
@@ -348,7 +437,8 @@ def summarize_run(cfg: PretrainConfig, state: TrainState, info: DistInfo, device
         "final_loss": losses[-1] if losses else float("nan"),
         "final_mse": history[-1]["mse"] if history else float("nan"),
         "final_infonce": history[-1]["infonce"] if history else float("nan"),
-        "losses": losses, "steps": len(history), "dataset": cfg.dataset, "model": cfg.model,
+        "losses": losses, "steps": len(history), "run_id": state.run_id, "dataset": cfg.dataset,
+        "source": state.source.get("name", cfg.dataset), "model": cfg.model,
         "tokens": cfg.tokens, "masking": cfg.masking, "mask_ratio": cfg.mask_ratio,
         "batch_size": cfg.global_batch(info.world_size), "world_size": info.world_size,
         "lr_effective": cfg.effective_lr(info.world_size),
@@ -357,7 +447,7 @@ def summarize_run(cfg: PretrainConfig, state: TrainState, info: DistInfo, device
         "median_step_s": float(np.median(timed)) if timed else float("nan"),
         "checkpoint": str(Path(cfg.out_dir) / checkpoint.CHECKPOINT),
     }
-    if info.is_main:
+    if info.is_main and write:
         atomic_write_json(metrics, Path(cfg.out_dir) / "metrics.json")
     return metrics
 
