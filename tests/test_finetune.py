@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -76,11 +77,11 @@ def test_pretrain_on_audio_then_finetune_from_its_checkpoint(tones_folder, tmp_p
         m = finetune(FinetuneConfig(task="folder", root=str(tones_folder), init=str(tmp_path / "pre"),
                                     protocol=protocol, epochs=2, batch_size=8, device="cpu",
                                     out_dir=str(tmp_path / protocol), results_csv=str(csv_path)), progress=False)
-        assert m["pretrain_dataset"] == f"audio:{tones_folder}" and m["pretrain_step"] == 2
+        assert re.fullmatch(r"audio:tones-[0-9a-f]{6}", m["pretrain_dataset"]) and m["pretrain_step"] == 2
         assert len(m["history"]) == 2 and all(math.isfinite(r["train_loss"]) for r in m["history"])
     rows = read_rows(csv_path)
     assert [(r["protocol"], r["metric"]) for r in rows] == [("linear", "test_accuracy"), ("finetune", "test_accuracy")]
-    assert rows[0]["pretrain_dataset"] == f"audio:{tones_folder}" and rows[0]["fold"] == "none"
+    assert rows[0]["pretrain_dataset"] == m["pretrain_dataset"] and rows[0]["fold"] == "none"
 
 
 # ---- protocols ----------------------------------------------------------------------------------
@@ -150,3 +151,79 @@ def test_multilabel_task_reports_map(tmp_path):
                                 out_dir=str(tmp_path / "ml"), results_csv=str(tmp_path / "r.csv")), progress=False)
     assert m["test_map"] >= 0.8 and "confusion_matrix" not in m
     assert {r["metric"] for r in read_rows(tmp_path / "r.csv")} == {"test_accuracy", "test_map"}
+
+
+# ---- trustworthy runs ---------------------------------------------------------------------------
+def test_finetune_never_writes_into_a_pretraining_run_and_refuses_an_earlier_finetune(tones_folder, tmp_path):
+    from workbench.rundir import RunExistsError
+    from workbench.train.pretrain import PretrainConfig, pretrain
+
+    pre = tmp_path / "pre"
+    pretrain(PretrainConfig(dataset="stat_spectrum", model="nano", frames=32, steps=1, batch_size=2, device="cpu",
+                            out_dir=str(pre)), progress=False)
+    before = {n: (pre / n).read_bytes() for n in ("config.json", "metrics.json")}
+    base = dict(task="folder", root=str(tones_folder), init=str(pre), epochs=1, batch_size=8, device="cpu",
+                results_csv=str(tmp_path / "r.csv"))
+    for overwrite in (False, True):
+        with pytest.raises(RunExistsError, match="holds a pre-training run"):
+            finetune(FinetuneConfig(**base, out_dir=str(pre), overwrite=overwrite), progress=False)
+    assert all((pre / n).read_bytes() == b for n, b in before.items())
+
+    first = finetune(FinetuneConfig(**base, out_dir=str(tmp_path / "ft")), progress=False)
+    with pytest.raises(RunExistsError, match=rf"holds a fine-tuning run \(run {first['run_id']}\).*--overwrite"):
+        finetune(FinetuneConfig(**base, out_dir=str(tmp_path / "ft")), progress=False)
+    assert len(read_rows(tmp_path / "r.csv")) == 1
+    second = finetune(FinetuneConfig(**base, out_dir=str(tmp_path / "ft"), overwrite=True, seed=1), progress=False)
+    rows = read_rows(tmp_path / "r.csv")
+    assert [r["run_id"] for r in rows] == [second["run_id"]]  # the replaced run's row went with it
+
+
+def test_a_model_other_than_the_checkpoints_is_refused(tones_folder, tmp_path):
+    from workbench.train.pretrain import PretrainConfig, pretrain
+
+    pretrain(PretrainConfig(dataset="stat_spectrum", model="nano", frames=32, steps=1, batch_size=2, device="cpu",
+                            out_dir=str(tmp_path / "pre")), progress=False)
+    with pytest.raises(ValueError, match="--model tiny conflicts with .*holds a nano model"):
+        finetune(FinetuneConfig(task="folder", root=str(tones_folder), init=str(tmp_path / "pre"), model="tiny",
+                                out_dir=str(tmp_path / "ft"), results_csv=None), progress=False)
+    assert not (tmp_path / "ft").exists()
+
+
+def test_one_long_file_does_not_pad_every_clip(tones_folder, tmp_path):
+    """Before, a folder's clip length was its longest file: one 60 s file among 0.3 s clips padded
+    every clip to 1024 frames and the probe fell from 1.0 to 0.5. Now the typical clip decides."""
+    path = tones_folder / "train" / "class0" / "long.wav"
+    sf.write(str(path), tone(TONES[0], seconds=60.0, seed=999), SR)
+    m = finetune(FinetuneConfig(task="folder", root=str(tones_folder), model="nano", protocol="linear", epochs=30,
+                                batch_size=8, device="cpu", out_dir=str(tmp_path / "lin"), results_csv=None),
+                 progress=False)
+    assert m["frames"] == 32 and m["test_accuracy"] >= 0.9
+
+
+def test_folder_layouts_that_cannot_be_a_task_are_errors(tmp_path, monkeypatch):
+    import os
+
+    from workbench.audio.clips import AudioLoadError
+    from workbench.audio.tasks import DatasetLayoutError
+
+    one = tmp_path / "one"
+    (one / "only").mkdir(parents=True)
+    sf.write(str(one / "only" / "a.wav"), tone(300.0), SR)
+    with pytest.raises(DatasetLayoutError, match=r"1 class sub-folder\(s\) \['only'\]; .* at least two"):
+        tasks.load_task("folder", one)
+    (one / "empty").mkdir()
+    with pytest.raises(DatasetLayoutError, match="the class folder 'empty' .* holds no audio files"):
+        tasks.load_task("folder", one)
+    locked = one / "empty" / "sub"
+    locked.mkdir()
+    sf.write(str(one / "empty" / "b.wav"), tone(900.0), SR)
+    real_scandir = os.scandir
+
+    def unreadable(path="."):  # what a folder without read permission does (tests run as root here)
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", unreadable)
+    with pytest.raises(AudioLoadError, match="cannot read the folder .*sub: Permission denied"):
+        tasks.load_task("folder", one)

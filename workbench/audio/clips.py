@@ -36,8 +36,13 @@ def clip_frames(seconds: float) -> int:
 
 
 def audio_files(folder: Path) -> list[Path]:
-    """Every audio file (by suffix, :data:`AUDIO_SUFFIXES`) below ``folder``, sorted."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    """Every audio file (by suffix, :data:`AUDIO_SUFFIXES`) below ``folder``, sorted. A sub-folder
+    that cannot be read is an error naming it, not a silent skip."""
+    def fail(exc: OSError) -> None:
+        raise AudioLoadError(f"cannot read the folder {exc.filename}: {exc.strerror or exc}") from None
+
+    found = [Path(top) / name for top, _, names in os.walk(folder, onerror=fail) for name in names]
+    return sorted(p for p in found if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
 
 
 # ---- data model ---------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from workbench.audio.clips import (
     AUDIO_SUFFIXES, AudioClipDataset, Clip, audio_files, clip_frames, norm_stats,
 )
@@ -375,41 +377,54 @@ FOLDER_TEST_FRACTION = 0.2
 @register_task("folder", description="any one-sub-folder-per-class tree of audio files",
                layout=FOLDER_LAYOUT)
 def _load_folder(root: Path, *, seed: int = 0) -> TaskData:
-    """Classes are the sorted sub-folder names. With ``train/`` and ``test/`` levels those splits
-    are used; otherwise each class is shuffled with ``seed`` and 20% (at least one clip when it has
-    two or more) is held out. Clip length: the longest clip, at most 10.24 s (1024 frames)."""
-    import soundfile as sf
-
+    """Classes are the sorted sub-folder names (at least two, none empty). With ``train/`` and
+    ``test/`` levels those splits are used; otherwise each class is shuffled with ``seed`` and 20%
+    (at least one clip when it has two or more) is held out. Clip length: the median clip (the
+    typical one: a single long file cannot pad every clip), rounded up to a multiple of 16 frames
+    and at most 10.24 s (1024 frames); longer clips are cut, shorter ones padded."""
     has_splits = (root / "train").is_dir() and (root / "test").is_dir()
-    split_dirs = [s for s in ("train", "valid", "test") if (root / s).is_dir()] if has_splits else [None]
-    classes = sorted({p.name for s in split_dirs for p in (root / s if s else root).iterdir()
-                      if p.is_dir() and not p.name.startswith(".")})
-    if not classes:
-        raise DatasetLayoutError(f"folder: no class sub-folders in {root}. Expected layout:\n{FOLDER_LAYOUT}")
+    split_dirs = [root / s for s in ("train", "valid", "test") if (root / s).is_dir()] if has_splits else [root]
+    classes = sorted({p.name for d in split_dirs for p in _subfolders(d)})
+    if len(classes) < 2:
+        raise DatasetLayoutError(f"folder: {root} has {len(classes)} class sub-folder(s) {classes}; a classification "
+                                 f"task needs at least two. Expected layout:\n{FOLDER_LAYOUT}")
     clips: list[Clip] = []
     rng = random.Random(seed)
     for label, cls in enumerate(classes):
         if has_splits:
-            for s in split_dirs:
-                for p in audio_files(root / s / cls) if (root / s / cls).is_dir() else []:
-                    clips.append(Clip(str(p.relative_to(root)), label, s, path=p))
+            found = {d.name: audio_files(d / cls) if (d / cls).is_dir() else [] for d in split_dirs}
+            clips += [Clip(str(p.relative_to(root)), label, split, path=p) for split, files in found.items()
+                      for p in files]
+            files = [p for f in found.values() for p in f]
         else:
             files = audio_files(root / cls)
-            rng.shuffle(files)
-            n_test = int(round(len(files) * FOLDER_TEST_FRACTION)) or (1 if len(files) >= 2 else 0)
-            for i, p in enumerate(files):
-                clips.append(Clip(str(p.relative_to(root)), label, "test" if i < n_test else "train", path=p))
-    if not clips:
-        raise DatasetLayoutError(f"folder: no audio files ({', '.join(AUDIO_SUFFIXES)}) under {root}. "
-                                 f"Expected layout:\n{FOLDER_LAYOUT}")
-    longest = 0.0
-    for c in clips:
-        try:
-            longest = max(longest, sf.info(str(c.path)).duration)
-        except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, ...
-            raise AudioLoadError(f"cannot read audio file {c.path}: {exc}") from exc
-    frames = min(clip_frames(longest), MAX_FOLDER_FRAMES)
+            shuffled = list(files)
+            rng.shuffle(shuffled)
+            n_test = int(round(len(shuffled) * FOLDER_TEST_FRACTION)) or (1 if len(shuffled) >= 2 else 0)
+            clips += [Clip(str(p.relative_to(root)), label, "test" if i < n_test else "train", path=p)
+                      for i, p in enumerate(shuffled)]
+        if not files:
+            raise DatasetLayoutError(f"folder: the class folder {cls!r} under {root} holds no audio files "
+                                     f"({', '.join(AUDIO_SUFFIXES)}); remove it or add clips")
+    durations = [_duration(c.path) for c in clips]
+    frames = min(clip_frames(float(np.median(durations))), MAX_FOLDER_FRAMES)
     return TaskData("folder", clips, classes, frames, root=root)
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError as exc:
+        raise DatasetLayoutError(f"folder: cannot read {folder}: {exc.strerror or exc}") from None
+
+
+def _duration(path: Path) -> float:
+    import soundfile as sf
+
+    try:
+        return sf.info(str(path)).duration
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, ...
+        raise AudioLoadError(f"cannot read audio file {path}: {exc}") from exc
 
 
 # ---- embedded tasks -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ across runs (:mod:`workbench.results`). ``out_dir`` receives ``config.json`` and
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from contextlib import nullcontext
@@ -43,9 +44,10 @@ from workbench.audio.augment import spec_augment
 from workbench.audio.clips import AudioClipDataset, single_thread
 from workbench.config import Config, setting
 from workbench.distributed import resolve_device
-from workbench.files import atomic_torch_save, atomic_write_json
+from workbench.files import atomic_torch_save, atomic_write_json, folder_fingerprint
 from workbench.models.classifier import POOLS, AudioClassifier
-from workbench.results import append_results
+from workbench.results import append_results, relative_path, remove_run, settings_hash
+from workbench.rundir import RunExistsError, existing_run_files, new_run_id, run_lock
 from workbench.train.downstream import dataset_batches, evaluate, extract_features, train_one_epoch
 from workbench.train.optim import layer_decay_groups, warmup_cosine_schedule
 
@@ -63,7 +65,7 @@ class FinetuneConfig(Config):
     protocol: str = setting("linear", choices=PROTOCOLS)  # linear: frozen encoder; finetune: all layers
     epochs: int = setting(10, min=1)  # passes over the training split
     out_dir: str = setting("runs/finetune", flag="out")  # config.json, metrics.json (and classifiers)
-    model: str = "tiny"  # model preset for init=scratch; a checkpoint brings its own architecture
+    model: str | None = None  # model preset for init=scratch (none: tiny); a checkpoint brings its own
     lr: float | None = setting(None, above=0.0)  # peak learning rate; none: 1e-2 (linear) or 5e-4 (finetune)
     batch_size: int = setting(32, min=1)  # clips (or feature rows) per step
     seed: int = setting(0, min=0)  # initialisation, shuffling, augmentation (not the data: see data_seed)
@@ -81,6 +83,7 @@ class FinetuneConfig(Config):
     time_mask: float = setting(0.2, min=0.0, below=1.0)  # max time-mask width as a fraction of the frames
     mixup: float = setting(0.0, min=0.0)  # mixup Beta(alpha, alpha) parameter; 0 disables
     save_model: bool = False  # write classifier_fold<F>.pt (encoder + head) per fold
+    overwrite: bool = False  # replace a previous fine-tuning run in out_dir, and its results rows
 
     def __post_init__(self) -> None:
         if isinstance(self.fold, int) and not isinstance(self.fold, bool):
@@ -199,7 +202,8 @@ def run_fold(cfg: FinetuneConfig, split: tasks.Split, *, fold_name: str, device:
             bar.set_postfix(loss=f"{rec['train_loss']:.3f}", test_acc=f"{rec['test_accuracy']:.3f}")
     if cfg.save_model:
         save_classifier(Path(cfg.out_dir) / f"classifier_fold{fold_name}.pt", clf, cfg, split)
-    return _fold_summary(info, split, history, results, wall_s=time.perf_counter() - t0)
+    shown = {k: info[k] for k in ("init", "pretrain_dataset", "pretrain_step", "model")}
+    return _fold_summary(shown, split, history, results, wall_s=time.perf_counter() - t0)
 
 
 def _fold_summary(info: dict, split: tasks.Split, history: list[dict], results: dict, *, wall_s: float) -> dict:
@@ -242,27 +246,85 @@ def select_folds(cfg: FinetuneConfig, task: tasks.TaskData) -> list[int | None]:
 def finetune(cfg: FinetuneConfig, *, progress: bool = True) -> dict:
     """Run the configured evaluation on every selected fold; return the metrics dict that is also
     written to ``out_dir/metrics.json`` (``test_accuracy`` is the mean over folds of the last
-    epoch's test accuracy) and append tidy rows to ``cfg.results_csv``."""
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    epoch's test accuracy) and add tidy rows to ``cfg.results_csv``.
+
+    ``out_dir`` has one writer (:func:`workbench.rundir.run_lock`) and is never a pre-training
+    run's folder; a previous fine-tuning there is refused unless ``overwrite`` replaces it and its
+    results rows (:func:`check_out_dir`)."""
     device = resolve_device(cfg.device)
     task = tasks.load_task(cfg.task, cfg.root, seed=cfg.data_seed)
     folds = select_folds(cfg, task)
-    atomic_write_json({"finetune": cfg.to_dict(), "device": str(device), "torch": torch.__version__,
-                       "task": {"name": task.name, "root": str(task.root) if task.root else None,
-                                "classes": task.class_names, "folds": list(task.folds) if task.folds else None,
-                                "frames": cfg.frames or task.frames}}, out / "config.json")
-    t0 = time.perf_counter()
-    per_fold = []
-    for fold in folds:
-        split = tasks.make_split(task, fold=fold, frames=cfg.frames, seed=cfg.data_seed)
-        per_fold.append(run_fold(cfg, split, fold_name="none" if fold is None else str(fold), device=device,
-                                 progress=progress))
-    metrics = _run_summary(cfg, task, per_fold, device=device, wall_s=time.perf_counter() - t0)
-    atomic_write_json(metrics, out / "metrics.json")
-    if cfg.results_csv:
-        append_results(cfg.results_csv, result_rows(cfg, per_fold))
+    _, info = checkpoint.load_encoder(cfg.init, model=cfg.model)  # a bad --init or --model fails before any write
+    check_out_dir(cfg)
+    with run_lock(cfg.out_dir, what="fine-tuning run"):
+        check_out_dir(cfg)  # again, now that no other writer can change the folder
+        replace_previous_run(cfg)
+        run_id = new_run_id()
+        write_config(cfg, task, info, run_id, device)
+        t0 = time.perf_counter()
+        per_fold = []
+        for fold in folds:
+            split = tasks.make_split(task, fold=fold, frames=cfg.frames, seed=cfg.data_seed)
+            per_fold.append(run_fold(cfg, split, fold_name="none" if fold is None else str(fold), device=device,
+                                     progress=progress))
+        metrics = {"run_id": run_id, **_run_summary(cfg, task, per_fold, device=device,
+                                                    wall_s=time.perf_counter() - t0)}
+        atomic_write_json(metrics, Path(cfg.out_dir) / "metrics.json")
+        if cfg.results_csv:
+            append_results(cfg.results_csv, result_rows(cfg, per_fold, run_id=run_id, info=info, task=task))
     return metrics
+
+
+FINETUNE_FILES = ("config.json", "metrics.json", "metrics.jsonl", "checkpoint.pt")
+
+
+def check_out_dir(cfg: FinetuneConfig) -> None:
+    """Refuse an output folder that holds a pre-training run (always), or a fine-tuning run
+    (unless ``overwrite``); nothing is written here."""
+    out = Path(cfg.out_dir)
+    found = existing_run_files(out, FINETUNE_FILES)
+    if not found:
+        return
+    saved = _saved_config(out)
+    if "finetune" not in saved:
+        raise RunExistsError(f"{out} holds a pre-training run ({', '.join(found)}); fine-tuning never writes into "
+                             "it: choose another output folder (--out)")
+    if not cfg.overwrite:
+        raise RunExistsError(f"{out} already holds a fine-tuning run (run {saved.get('run_id', 'of an earlier version')}"
+                             "): pass --overwrite to replace it and its results rows, or choose another --out")
+
+
+def replace_previous_run(cfg: FinetuneConfig) -> None:
+    """With ``overwrite``: drop the previous fine-tuning's results rows and files from ``out_dir``."""
+    out = Path(cfg.out_dir)
+    saved = _saved_config(out)
+    if not saved:
+        return
+    if saved.get("results_path") and saved.get("run_id"):
+        remove_run(saved["results_path"], saved["run_id"])
+    for path in [out / "config.json", out / "metrics.json", *out.glob("classifier_fold*.pt")]:
+        path.unlink(missing_ok=True)
+
+
+def _saved_config(out: Path) -> dict:
+    path = out / "config.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise RunExistsError(f"{path} is not readable JSON; move the folder aside or choose another --out") from None
+
+
+def write_config(cfg: FinetuneConfig, task: tasks.TaskData, info: dict, run_id: str, device: torch.device) -> None:
+    """``config.json``: the settings, the run id, where the encoder came from, and the task."""
+    atomic_write_json({
+        "run_id": run_id, "finetune": cfg.to_dict(), "device": str(device), "torch": torch.__version__,
+        "results_path": str(Path(cfg.results_csv).resolve()) if cfg.results_csv else None,
+        "encoder": {k: info[k] for k in ("init", "pretrain_dataset", "pretrain_step", "model") if k in info},
+        "task": {"name": task.name, "root": str(task.root) if task.root else None, "classes": task.class_names,
+                 "folds": list(task.folds) if task.folds else None, "frames": cfg.frames or task.frames},
+    }, Path(cfg.out_dir) / "config.json")
 
 
 def _run_summary(cfg: FinetuneConfig, task: tasks.TaskData, per_fold: list[dict], *, device: torch.device,
@@ -287,19 +349,37 @@ def _run_summary(cfg: FinetuneConfig, task: tasks.TaskData, per_fold: list[dict]
     return metrics
 
 
-def result_rows(cfg: FinetuneConfig, per_fold: Sequence[dict]) -> list[dict]:
-    """Tidy rows for :func:`workbench.results.append_results`, one per (fold, metric)."""
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    rows = []
-    for f in per_fold:
-        for metric in ("test_accuracy", "test_map", "valid_accuracy", "valid_map"):
-            if metric in f:
-                rows.append({"time": now, "pretrain_dataset": f["pretrain_dataset"], "task": cfg.task,
-                             "protocol": cfg.protocol, "fold": f["fold"], "metric": metric, "value": f[metric],
-                             "seed": cfg.seed, "init": f["init"], "model": f["model"], "epochs": cfg.epochs,
-                             "pretrain_step": f["pretrain_step"], "out_dir": cfg.out_dir})
-    return rows
+# Settings that are identities or change no number: they stay out of a row's settings hash.
+NOT_SETTINGS = ("task", "root", "init", "out_dir", "device", "fold", "results_csv", "seed", "save_model", "overwrite")
+PRETRAIN_NOT_SETTINGS = ("dataset", "seed", "out_dir", "device", "compile", "data_workers", "ckpt_every", "resume")
 
 
-__all__ = ["DEFAULT_LR", "FinetuneConfig", "PROTOCOLS", "ProtocolSetup", "finetune", "result_rows", "run_fold",
-           "save_classifier", "select_folds", "setup_finetune", "setup_linear_probe"]
+def result_rows(cfg: FinetuneConfig, per_fold: Sequence[dict], *, run_id: str, info: dict,
+                task: tasks.TaskData) -> list[dict]:
+    """Tidy rows for :func:`workbench.results.append_results`, one per (fold, metric), with every
+    setting that changed the number (see :data:`workbench.results.SETTING_COLUMNS`)."""
+    csv_path = Path(cfg.results_csv)
+    pre = info.get("pretrain") or {}
+    settings = {"finetune": {k: v for k, v in cfg.to_dict().items() if k not in NOT_SETTINGS},
+                "model_config": info.get("model_config"),
+                "pretrain": {k: v for k, v in pre.items() if k not in PRETRAIN_NOT_SETTINGS},
+                "pretrain_source": info.get("pretrain_dataset")}
+    base = {
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run_id": run_id,
+        "out_dir": relative_path(cfg.out_dir, csv_path),
+        "init": "scratch" if cfg.init == "scratch" else relative_path(info["init"], csv_path),
+        "pretrain_run": info.get("pretrain_run", ""), "task": task.name,
+        "task_data": folder_fingerprint(task.root) if task.root else "", "protocol": cfg.protocol,
+        "pretrain_dataset": info["pretrain_dataset"], "model": info["model"],
+        "pretrain_steps": info["pretrain_step"] if pre else "", "pretrain_batch": info.get("pretrain_global_batch", ""),
+        "pretrain_lr": pre.get("lr", ""), "pretrain_frames": pre.get("frames", ""), "epochs": cfg.epochs,
+        "lr": cfg.peak_lr, "batch_size": cfg.batch_size, "label_fraction": 1.0, "settings": settings_hash(settings),
+        "seed": cfg.seed, "pretrain_seed": pre.get("seed", ""),
+    }
+    return [{**base, "frames": f["frames"], "fold": f["fold"], "metric": metric, "value": f[metric]}
+            for f in per_fold for metric in ("test_accuracy", "test_map", "valid_accuracy", "valid_map") if metric in f]
+
+
+__all__ = ["DEFAULT_LR", "FinetuneConfig", "PROTOCOLS", "ProtocolSetup", "check_out_dir", "finetune",
+           "replace_previous_run", "result_rows", "run_fold", "save_classifier", "select_folds", "setup_finetune",
+           "setup_linear_probe", "write_config"]
