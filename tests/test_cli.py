@@ -90,3 +90,38 @@ def test_bad_flag_values_are_named_by_argparse(capsys):
     with pytest.raises(SystemExit):
         main(["finetune", "--protocol", "probe"])
     assert "invalid choice: 'probe'" in capsys.readouterr().err
+
+
+def test_set_with_a_wrong_type_says_how_to_write_it(tmp_path, capsys):
+    assert main(["pretrain", "--set", "joint=yes", "--out", str(tmp_path / "a")]) == 2
+    assert "--set joint=yes: joint takes bool, written as JSON true or false" in capsys.readouterr().err
+    assert main(["pretrain", "--set", "enc_depth=2.5", "--out", str(tmp_path / "b")]) == 2
+    assert "enc_depth takes int, written as a whole number such as 6" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_bad_files_and_folders_give_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00" * 10)
+    assert main(["finetune", "--task", "synth_sounds", "--init", str(bad), "--out", str(tmp_path / "ft")]) == 2
+    assert "bad.pt is not a readable checkpoint" in capsys.readouterr().err
+    assert main(["pretrain", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "p")]) == 2
+    assert f"dataset folder {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "ft").exists() and not (tmp_path / "p").exists()
+
+
+def test_study_command_prints_one_row_per_setting(tmp_path, capsys):
+    from workbench.results import append_results
+
+    row = dict(time="t", run_id="r0", pretrain_dataset="fractaldb", task="x", protocol="linear", fold="1",
+               metric="test_accuracy", value=0.5, seed=0, init="scratch", model="nano", epochs=1, settings="s")
+    append_results(tmp_path / "r.csv", [row, {**row, "run_id": "r1", "seed": 1, "value": 0.7},
+                                        {**row, "run_id": "r2", "epochs": 5, "value": 0.9}])
+    assert main(["study", str(tmp_path / "r.csv"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(r["pretrain_dataset"], r["epochs"], r["n_seeds"], round(r["value_mean"], 3)) for r in out["rows"]] == [
+        ("fractaldb1k", 5, 1, 0.9), ("fractaldb1k", 1, 2, 0.6)]
+    assert main(["study", str(tmp_path / "r.csv")]) == 0
+    assert "fractaldb1k" in capsys.readouterr().out
+    assert main(["study", str(tmp_path / "r.csv"), "--task", "y"]) == 2
+    assert "no test_accuracy rows for task='y'" in capsys.readouterr().err

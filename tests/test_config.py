@@ -63,3 +63,15 @@ def test_from_json_reads_a_section_and_names_a_bad_file(tmp_path):
         Example.from_json(tmp_path / "bad.json")
     with pytest.raises(FileNotFoundError, match="no config file at"):
         Example.from_json(tmp_path / "missing.json")
+
+
+def test_notebook_parameters_are_checked_against_their_annotations():
+    from workbench.config import check_parameters
+
+    namespace = {"__annotations__": {"steps": int, "lr": float, "fold": str | int, "name": str},
+                 "steps": 3, "lr": 1, "fold": 5, "name": "x"}
+    check_parameters(namespace)
+    assert namespace["lr"] == 1.0 and isinstance(namespace["lr"], float)
+    namespace.update(steps=2.5, name=7)
+    with pytest.raises(ConfigTypeError, match=r"steps must be int, got 2.5 \(float\); name must be str, got 7"):
+        check_parameters(namespace)

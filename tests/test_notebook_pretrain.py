@@ -22,3 +22,13 @@ def test_pretrain_notebook_runs_and_writes_metrics(tmp_path):
     assert {"final_loss", "heldout_loss", "dataset", "model"} <= set(metrics)
     for fig in ("pretrain_loss.png", "reconstructions.png", "inputs.png"):
         assert (out / fig).stat().st_size > 1000
+
+
+@pytest.mark.notebooks
+def test_a_parameter_of_the_wrong_type_stops_with_its_name(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match=r"steps must be int, got 2.5 \(float\)"):
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / "02_pretrain.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3",
+            parameters={"steps": 2.5, "out_dir": str(tmp_path / "run")}, progress_bar=False, cwd=str(tmp_path),
+            execution_timeout=600)
+    assert not (tmp_path / "run").exists()

@@ -12,6 +12,7 @@ reachable and a new one needs no edit here.
     python -m workbench models
     python -m workbench finetune --task synth_sounds --init runs/fdb --protocol linear --out runs/ft
     python -m workbench sweep --datasets all --task spoken_digits --model nano --out runs/sweep
+    python -m workbench study runs/sweep/results.csv --json
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 import typing
 from typing import Any
 
-from workbench.config import Config, ConfigTypeError, type_name
+from workbench.config import Config, ConfigTypeError, coerce, type_name
 
 NONE_WORDS = ("none", "null")
 
@@ -125,22 +126,32 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_pretrain)
 
 
-def model_overrides(pairs: list[tuple[str, object]], *, flags: dict[str, str]) -> dict:
-    """``--set`` pairs as model options; a key that has its own flag, or is no model option, is an
-    error that says which."""
-    from workbench.models.mae import MAEConfig
+SET_FORMS = {bool: "JSON true or false", int: "a whole number such as 6", float: "a number such as 0.5",
+             str: "text"}
 
-    valid = [f.name for f in dataclasses.fields(MAEConfig)]
+
+def model_overrides(pairs: list[tuple[str, object]], *, flags: dict[str, str]) -> dict:
+    """``--set`` pairs as model options, each checked against the option's type; a key that has
+    its own flag, is no model option, or has a value of the wrong type is an error that says what
+    to write instead."""
+    from workbench.models.mae import MAEConfig
+    from workbench.registry import did_you_mean
+
+    hints = MAEConfig.hints()
     out = {}
     for key, value in pairs:
         if key in flags:
             raise ValueError(f"--set {key}=... : {key} has its own flag, use {flags[key]} instead")
-        if key not in valid:
-            from workbench.registry import did_you_mean
-
-            raise ValueError(f"--set {key}=... : {key!r} is not a model option.{did_you_mean(key, valid)} "
-                             f"Model options: {', '.join(valid)}")
-        out[key] = value
+        if key not in hints:
+            raise ValueError(f"--set {key}=... : {key!r} is not a model option.{did_you_mean(key, hints)} "
+                             f"Model options: {', '.join(hints)}")
+        try:
+            out[key] = coerce(value, hints[key], f"--set {key}")
+        except ConfigTypeError:
+            form = (SET_FORMS[hints[key]] if hints[key] in SET_FORMS else
+                    f"a JSON list such as {json.dumps(list(getattr(MAEConfig, key)))}")
+            raise ValueError(f"--set {key}={json.dumps(value) if not isinstance(value, str) else value}: {key} takes "
+                             f"{type_name(hints[key])}, written as {form}") from None
     return out
 
 
@@ -272,6 +283,27 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- study --------------------------------------------------------------------------------------
+def _add_study(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("study", help="summarise a results CSV: one row per distinct setting",
+                       description="One row per distinct setting of a results CSV (folds, then seeds averaged; "
+                                   "never across settings).")
+    p.add_argument("results_csv", help="a results CSV written by finetune or sweep")
+    p.add_argument("--task", default=None, help="only this task")
+    p.add_argument("--protocol", default=None, choices=["linear", "finetune"], help="only this protocol")
+    p.add_argument("--metric", default="test_accuracy", help="the metric to summarise (default: test_accuracy)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=_run_study)
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    from workbench.study import study_report
+
+    report = study_report(args.results_csv, task=args.task, protocol=args.protocol, metric=args.metric)
+    print(json.dumps(report.to_json(), indent=2, default=str) if args.json else report.to_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -281,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_finetune(sub)
     _add_sweep(sub)
+    _add_study(sub)
     return parser
 
 

@@ -229,4 +229,25 @@ def _coerce(value: Any, hint: Any) -> Any:
     return value
 
 
-__all__ = ["Config", "ConfigTypeError", "coerce", "setting", "type_name"]
+def check_parameters(namespace: dict) -> None:
+    """Check a notebook's parameters against the annotations of its ``parameters`` cell.
+
+    Call it in the cell after the parameters (papermill injects its values between the two):
+    ``check_parameters(globals())``. An ``int`` is accepted where a ``float`` is annotated; any
+    other mismatch raises :class:`ConfigTypeError` naming the parameter, the expected type, the
+    value given, and how to pass it."""
+    annotations = namespace.get("__annotations__", {})
+    bad = []
+    for name, hint in annotations.items():
+        if name not in namespace or isinstance(hint, str):  # a string annotation is not checkable here
+            continue
+        try:
+            namespace[name] = _coerce(namespace[name], hint)
+        except _Mismatch:
+            bad.append(f"{name} must be {type_name(hint)}, got {namespace[name]!r} ({type(namespace[name]).__name__})")
+    if bad:
+        raise ConfigTypeError("notebook parameters of the wrong type: " + "; ".join(bad) +
+                              ". With papermill, -p passes numbers and true/false as such and -r passes text")
+
+
+__all__ = ["Config", "ConfigTypeError", "check_parameters", "coerce", "setting", "type_name"]

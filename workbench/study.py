@@ -12,6 +12,8 @@ Two inputs are joined per pre-training dataset:
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +101,42 @@ def compare_sources(path: str | Path, *, task: str, protocol: str = "linear",
         raise ValueError(f"{path} has no {metric} rows for task={task!r}, protocol={protocol!r}")
     runs["kind"] = runs["pretrain_dataset"].map(source_kind)
     return runs
+
+
+# ---- the study report (python -m workbench study) ----------------------------------------------
+TEXT_COLUMNS = ("task", "protocol", "pretrain_dataset", "model", "pretrain_steps", "epochs", "settings", "n_seeds",
+                "value_mean", "value_std")
+
+
+@dataclass
+class StudyReport:
+    """What ``python -m workbench study`` prints: one row per distinct setting."""
+
+    rows: pd.DataFrame
+    metric: str
+
+    def to_json(self) -> dict:
+        return {"metric": self.metric, "rows": json.loads(self.rows.to_json(orient="records"))}
+
+    def to_text(self) -> str:
+        cols = [c for c in TEXT_COLUMNS if c in self.rows.columns]
+        table = self.rows[cols].copy()
+        for c in ("value_mean", "value_std"):
+            if c in table:
+                table[c] = table[c].map(lambda v: f"{v:.3f}" if pd.notna(v) else "-")
+        return f"{self.metric}, one row per setting (folds, then seeds averaged):\n" + table.to_string(index=False)
+
+
+def study_report(path: str | Path, *, task: str | None = None, protocol: str | None = None,
+                 metric: str = "test_accuracy") -> StudyReport:
+    """The summary of a results CSV (:func:`workbench.results.summarize`), optionally one task and
+    protocol, sorted by task, protocol and mean."""
+    table = summarize(path, metric=metric)
+    for column, value in (("task", task), ("protocol", protocol)):
+        if value is not None:
+            if value not in set(table[column]):
+                raise ValueError(f"{path} has no {metric} rows for {column}={value!r}; it has "
+                                 f"{', '.join(sorted(map(str, set(table[column]))))}")
+            table = table[table[column] == value]
+    table = table.sort_values(["task", "protocol", "value_mean"], ascending=[True, True, False])
+    return StudyReport(table.reset_index(drop=True), metric)
