@@ -52,7 +52,7 @@ def read_rows(path):
 def test_config_from_dict_rejects_unknown_keys_and_bad_values():
     cfg = FinetuneConfig.from_dict({"task": "esc50", "fold": 3, "lr": 1e-3, "results_csv": None})
     assert cfg.fold == "3" and cfg.peak_lr == 1e-3
-    assert FinetuneConfig(protocol="finetune").peak_lr == 5e-4
+    assert FinetuneConfig(protocol="finetune").peak_lr == 1e-3
     with pytest.raises(ValueError, match="unknown FinetuneConfig keys.*checkpoint"):
         FinetuneConfig.from_dict({"checkpoint": "x"})
     with pytest.raises(TypeError, match="epochs"):
@@ -227,3 +227,29 @@ def test_folder_layouts_that_cannot_be_a_task_are_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "scandir", unreadable)
     with pytest.raises(AudioLoadError, match="cannot read the folder .*sub: Permission denied"):
         tasks.load_task("folder", one)
+
+
+# ---- label fraction and evaluation schedule -----------------------------------------------------
+def test_label_fraction_keeps_a_seeded_share_of_each_class(tones_folder):
+    split = tasks.make_split("folder", root=tones_folder)
+    small = split.with_label_fraction(0.25, seed=0)
+    labels = [c.label for c in small.train.clips]
+    assert sorted(labels) == [0, 0, 1, 1, 2, 2]  # 2 of 8 per class
+    assert [c.path for c in split.with_label_fraction(0.25, seed=0).train.clips] == [c.path for c in small.train.clips]
+    assert [c.path for c in split.with_label_fraction(0.25, seed=1).train.clips] != [c.path for c in small.train.clips]
+    assert small.test is split.test and small.stats == split.stats  # only labels go, not test clips or statistics
+    assert sorted(c.label for c in split.with_label_fraction(0.01, seed=0).train.clips) == [0, 1, 2]  # >= 1 each
+    with pytest.raises(ValueError, match="label fraction must be in"):
+        split.with_label_fraction(0.0, seed=0)
+
+
+def test_label_fraction_and_eval_every_reach_the_run_and_its_rows(tones_folder, tmp_path):
+    csv_path = tmp_path / "results.csv"
+    m = finetune(FinetuneConfig(task="folder", root=str(tones_folder), model="nano", protocol="finetune", epochs=4,
+                                eval_every=0, label_fraction=0.5, batch_size=4, device="cpu",
+                                out_dir=str(tmp_path / "ft"), results_csv=str(csv_path)), progress=False)
+    assert m["per_fold"][0]["n_train"] == 12
+    assert ["test_accuracy" in r for r in m["history"]] == [False, False, False, True]
+    assert all("train_accuracy" in r for r in m["history"])
+    row = read_rows(csv_path)[0]
+    assert float(row["label_fraction"]) == 0.5

@@ -157,9 +157,12 @@ def make_spoken_digits(*, seed: int = 0, renditions: int = 2, accents_per_varian
             records = list(tqdm(pool.map(render, range(len(jobs))), total=len(jobs),
                                 desc="espeak-ng spoken_digits", disable=not progress))
         (tmp / "manifest.json").write_text(json.dumps({"params": params, "clips": records}, indent=1))
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
+        if manifest.is_file():  # another process finished the same set meanwhile: keep theirs, readers may be on it
+            records = json.loads(manifest.read_text())["clips"]
+        else:
+            if folder.exists():
+                shutil.rmtree(folder)
+            tmp.rename(folder)
     except OSError:
         if not manifest.is_file():  # unless another process finished the same set first
             raise

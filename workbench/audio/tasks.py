@@ -114,6 +114,25 @@ class Split:
     def frames(self) -> int:
         return self.train.frames
 
+    def with_label_fraction(self, fraction: float, *, seed: int) -> "Split":
+        """The split with only ``fraction`` of the training clips of each class kept (at least one
+        per class; seeded, so every method evaluated with the same seed sees the same clips), the
+        usual semi-supervised protocol (1% / 10% of the labels). The normalisation statistics stay
+        those of the whole training split: its audio is there, only the labels are not. Multi-label
+        tasks keep a seeded ``fraction`` of all clips."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
+        if fraction == 1.0:
+            return self
+        rng = random.Random(f"{seed}-{self.task.name}-{self.fold}")
+        groups: dict = {}
+        for i, clip in enumerate(self.train.clips):
+            groups.setdefault(0 if self.task.multilabel else clip.label, []).append(i)
+        keep = sorted(i for idx in groups.values() for i in rng.sample(idx, max(1, round(fraction * len(idx)))))
+        train = AudioClipDataset([self.train.clips[i] for i in keep], frames=self.train.frames, stats=self.stats,
+                                 num_classes=self.train.num_classes, multilabel=self.train.multilabel)
+        return Split(self.task, self.fold, train, self.test, self.valid, self.stats)
+
 
 def make_split(task: str | TaskData, *, root: str | Path | None = None, fold: int | None = None,
                frames: int | None = None, seed: int = 0) -> Split:

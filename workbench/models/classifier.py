@@ -1,7 +1,8 @@
 """The downstream classifier: a pre-trained (or fresh) MAE encoder, pooled, and a head.
 
-``x: [N, 1, 128, T]`` -> :meth:`AudioClassifier.features` ``[N, enc_dim]`` (the encoder on every
-token, no masking, mean- or CLS-pooled) -> :meth:`AudioClassifier.classify` -> logits ``[N, C]``.
+``x: [N, 1, 128, T]`` -> :meth:`AudioClassifier.features` ``[N, feature_dim]`` (the encoder on every
+token, no masking, pooled: the mean, the per-row statistics over time, or CLS) ->
+:meth:`AudioClassifier.classify` -> logits ``[N, C]``.
 
 Two heads, one per evaluation protocol:
 
@@ -19,7 +20,7 @@ import torch.nn as nn
 from workbench.models.mae import MaskedAutoencoder
 
 HEADS = ("layernorm", "standardized")
-POOLS = ("mean", "cls")
+POOLS = ("mean", "stats", "cls")
 
 
 class AudioClassifier(nn.Module):
@@ -39,7 +40,7 @@ class AudioClassifier(nn.Module):
         self.encoder = encoder
         self.pool = pool
         self.head_kind = head
-        dim = encoder.cfg.enc_dim
+        dim = encoder.feature_dim(pool)
         if head == "layernorm":
             self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, num_classes))
         else:
@@ -61,7 +62,7 @@ class AudioClassifier(nn.Module):
             p.requires_grad_(False)
 
     def set_feature_stats(self, features: torch.Tensor) -> None:
-        """Standardise with the mean and std of ``features: [N, enc_dim]`` (``head="standardized"``)."""
+        """Standardise with the mean and std of ``features: [N, feature_dim]`` (``head="standardized"``)."""
         if self.head_kind != "standardized":
             raise ValueError("feature statistics belong to head='standardized'")
         self.feature_mean.copy_(features.mean(0))
@@ -69,11 +70,11 @@ class AudioClassifier(nn.Module):
         self.feature_std.copy_(std.clamp_min(1e-6))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled encoder outputs ``[N, enc_dim]``."""
+        """Pooled encoder outputs ``[N, feature_dim]`` (``encoder.feature_dim(pool)``)."""
         return self.encoder.forward_features(x, pool=self.pool)
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
-        """Logits ``[N, C]`` from pooled features ``[N, enc_dim]``."""
+        """Logits ``[N, C]`` from pooled features ``[N, feature_dim]``."""
         if self.head_kind == "standardized":
             features = (features - self.feature_mean) / self.feature_std
         return self.head(features)

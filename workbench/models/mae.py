@@ -31,6 +31,7 @@ from workbench.config import Config, setting
 from workbench.models.masking import MASKINGS, chunk_mask, num_masked, random_mask
 
 TOKENS = ("patch", "frame")
+POOLS = ("mean", "cls", "stats", "none")  # forward_features' poolings
 
 
 @dataclass
@@ -416,7 +417,10 @@ class MaskedAutoencoder(nn.Module):
         """Encoder-only path for downstream use, no masking.
 
         ``pool="mean"``: ``[N, enc_dim]`` mean over tokens; ``"cls"``: the CLS output (needs
-        ``use_cls=True``); ``"none"``: all token outputs ``[N, L(+1), enc_dim]``.
+        ``use_cls=True``); ``"stats"``: the mean and the standard deviation over time of each
+        row of tokens, ``[N, rows * 2 * enc_dim]`` (8 rows of 16x16 patches, 1 row of frames):
+        the frequency layout survives, where a mean over all patches would blend it; ``"none"``:
+        all token outputs ``[N, L(+1), enc_dim]``.
         """
         h = self.forward_encoder(x, None)
         if pool == "none":
@@ -425,9 +429,21 @@ class MaskedAutoencoder(nn.Module):
             if self.cls_token is None:
                 raise ValueError("pool='cls' needs a model built with use_cls=True")
             return h[:, 0]
+        tokens = h[:, 1:] if self.cls_token is not None else h
         if pool == "mean":
-            return (h[:, 1:] if self.cls_token is not None else h).mean(dim=1)
-        raise ValueError(f"pool must be 'mean', 'cls' or 'none', got {pool!r}")
+            return tokens.mean(dim=1)
+        if pool == "stats":
+            rows, cols = self.cfg.grid(x.shape[-1])
+            grid = tokens.reshape(tokens.shape[0], rows, cols, -1)
+            std = grid.std(dim=2) if cols > 1 else torch.zeros_like(grid[:, :, 0])
+            return torch.cat([grid.mean(dim=2), std], dim=-1).flatten(1)
+        raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+
+    def feature_dim(self, pool: str = "mean") -> int:
+        """Width of :meth:`forward_features`' output for ``pool`` (not ``"none"``)."""
+        if pool == "stats":
+            return self.cfg.grid(self.cfg.frames)[0] * 2 * self.cfg.enc_dim
+        return self.cfg.enc_dim
 
     def encoder_state_dict(self) -> dict[str, torch.Tensor]:
         """The parameters a downstream classifier needs (embedding, encoder blocks, final norm)."""

@@ -89,14 +89,14 @@ def dataset_batches(ds: AudioClipDataset, batch_size: int, *, device: torch.devi
 @torch.no_grad()
 def extract_features(clf: AudioClassifier, ds: AudioClipDataset, *, device: torch.device, batch_size: int = 64,
                      progress: bool = False) -> torch.Tensor:
-    """Pooled encoder features ``[N, enc_dim]`` of a dataset (eval mode, no augmentation), on the CPU."""
+    """Pooled encoder features ``[N, feature_dim]`` of a dataset (eval mode, no augmentation), on the CPU."""
     from tqdm.auto import tqdm
 
     clf.eval()
     out = [clf.features(x).float().cpu()
            for x, _ in tqdm(dataset_batches(ds, batch_size, device=device), total=-(-len(ds) // batch_size),
                             desc="features", leave=False, disable=not progress)]
-    return torch.cat(out) if out else torch.zeros(0, clf.encoder.cfg.enc_dim)
+    return torch.cat(out) if out else torch.zeros(0, clf.encoder.feature_dim(clf.pool))
 
 
 @torch.no_grad()
