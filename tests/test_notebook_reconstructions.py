@@ -19,7 +19,7 @@ def run(tmp_path, **parameters):
 @pytest.mark.notebooks
 def test_without_a_run_it_trains_one_and_saves_the_figures(tmp_path):
     out, figs = tmp_path / "recon", tmp_path / "figures"
-    metrics = run(tmp_path, run_dir="", train_steps=3, train_frames=32, train_batch_size=2, n_samples=2,
+    metrics = run(tmp_path, run_dir="", train_steps=3, train_frames=32, train_batch_size=2, train_pool=8, n_samples=2,
                   mask_ratio=0.75, mask_ratios="0.5,0.75", masking="chunk", out_dir=str(out),
                   figures_dir=str(figs))
     assert (out / "pretrain" / "checkpoint.pt").is_file()  # the fallback run

@@ -8,8 +8,9 @@ torch.Size([8, 1, 128, 256])
 ``spec.py`` parses the dataset text (pattern name, image folder, npy array folder, ``audio:``
 spec); one module per kind serves its batches (``pattern.py``, ``images.py``, ``audio.py``);
 ``prefetch.py`` renders batches ahead of the step; ``materialize.py`` writes a pattern dataset to
-disk. Every batch is a pure function of ``(seed, shard)`` (:mod:`workbench.seeding`), which makes
-resumption exact, keeps ranks on different samples and lets batches be rendered ahead.
+disk, and ``pool.py`` renders a fixed-size pattern dataset once into the cache. Every batch is a
+pure function of ``(seed, shard)`` (:mod:`workbench.seeding`), which makes resumption exact,
+keeps ranks on different samples and lets batches be rendered ahead.
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ __all__ = ["ArraySource", "DatasetSpec", "FolderSource", "ImageFolder", "ImageFo
 
 
 def make_source(dataset: str | DatasetSpec, *, frames: int = 1024, seed: int = 0,
-                device: str | torch.device = "cpu") -> Source:
-    """The :class:`Source` for a dataset text or a parsed :class:`DatasetSpec`."""
+                device: str | torch.device = "cpu", pool: int = 0, pool_seed: int = 0) -> Source:
+    """The :class:`Source` for a dataset text or a parsed :class:`DatasetSpec`. ``pool > 0``
+    trains a pattern on a fixed pool of that many samples (:mod:`workbench.sources.pool`)
+    instead of an endless stream."""
     spec = dataset if isinstance(dataset, DatasetSpec) else parse_dataset(dataset)
     device = torch.device(device)
+    if pool:
+        from workbench.sources.pool import pooled_source
+
+        return pooled_source(spec, size=pool, frames=frames, seed=seed, pool_seed=pool_seed, device=device)
     if spec.kind == "pattern":
         return PatternSource(spec.name, frames=frames, seed=seed, device=device)
     if spec.kind == "array":

@@ -33,13 +33,23 @@ import torch
 
 from workbench import patterns
 from workbench.rundir import run_lock
-from workbench.seeding import STATS_SEED
+from workbench.seeding import STATS_SEED, step_seed
 from workbench.sources.base import STATS_SAMPLES
 from workbench.sources.pattern import pattern_stats
 
 FORMATS = ("png", "bmp", "npy")  # lossless: JPEG would break the round trip; npy = one memory-mapped array
 MANIFEST = "materialize.json"
 _SEED_STRIDE = 1_000_003  # batch b uses seed + b * stride: batch 0 is generate(name, bs, seed=seed)
+
+
+SEED_SCHEMES = ("batch", "stream")  # materialize's own batch seeds, or the pre-training stream's shard seeds
+
+
+def seed_of_batch(scheme: str, seed: int, batch: int) -> int:
+    """The generator seed of batch ``batch``: :func:`batch_seed` (``"batch"``), or the seed of shard
+    ``batch`` of a pre-training stream (``"stream"``: :func:`workbench.seeding.step_seed`), which
+    makes sample ``i`` the stream's sample ``i`` when the stream's batch size is the folder's."""
+    return batch_seed(seed, batch) if scheme == "batch" else step_seed(seed, batch)
 
 
 def batch_seed(seed: int, batch: int) -> int:
@@ -80,13 +90,21 @@ def _existing_samples(out: Path, fmt: str) -> dict[int, Path]:
     return found
 
 
+def _complete(path: Path, num: int) -> bool:
+    """Whether the folder already holds a finished materialisation of ``num`` samples."""
+    if not path.exists():
+        return False
+    old = json.loads(path.read_text())
+    return bool(old.get("complete")) and old.get("count") == num
+
+
 def _check_manifest(path: Path, expect: dict) -> None:
     """A rerun into an existing folder must use the same recipe, or files would mix two datasets."""
     if not path.exists():
         return
     old = json.loads(path.read_text())
-    for key in ("name", "seed", "frames", "batch_size", "format"):
-        if old.get(key) != expect[key]:
+    for key in ("name", "seed", "frames", "batch_size", "format", "seeds"):
+        if old.get(key, "batch" if key == "seeds" else None) != expect[key]:
             raise ValueError(
                 f"{path.parent} already holds a materialisation with {key}={old.get(key)!r}, not "
                 f"{expect[key]!r}; use another --out or the same settings to resume")
@@ -94,7 +112,7 @@ def _check_manifest(path: Path, expect: dict) -> None:
 
 def materialize(name: str, num: int, out_dir: str | Path, *, seed: int = 0, frames: int = 1024,
                 fmt: str = "png", batch_size: int = 64, progress: bool = True,
-                device: str | torch.device = "cpu", stats_samples: int | None = None) -> Path:
+                device: str | torch.device = "cpu", stats_samples: int | None = None, seeds: str = "batch") -> Path:
     """Write ``num`` samples of pattern ``name`` under ``out_dir``; returns ``out_dir`` as a Path.
 
     ``batch_size`` is capped at ``num`` and recorded; resuming needs the same (capped) value.
@@ -103,11 +121,14 @@ def materialize(name: str, num: int, out_dir: str | Path, *, seed: int = 0, fram
 
     Each sample is the ``[1, 128, frames]`` spectrogram-shaped input of
     :func:`workbench.patterns.generate`, stored as a grey 8-bit ``fmt`` image (``"png"`` or
-    ``"bmp"``). See the module docstring for the layout, seeding and resumption. The folder has
-    one writer at a time, and a folder holding files that no materialisation wrote is refused.
+    ``"bmp"``). See the module docstring for the layout, seeding and resumption; ``seeds``
+    (:data:`SEED_SCHEMES`) picks the batch seeds (:func:`seed_of_batch`). The folder has one
+    writer at a time, and a folder holding files that no materialisation wrote is refused.
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if seeds not in SEED_SCHEMES:
+        raise ValueError(f"seeds must be one of {', '.join(SEED_SCHEMES)}, got {seeds!r}")
     for key, value in (("num", num), ("frames", frames), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be a positive int, got {value!r}")
@@ -116,9 +137,11 @@ def materialize(name: str, num: int, out_dir: str | Path, *, seed: int = 0, fram
     out = Path(out_dir)
     _check_foreign_files(out)
     manifest = {"name": spec.name, "seed": seed, "frames": frames, "n_mels": 128, "batch_size": batch_size,
-                "format": fmt, "family": spec.family, "paper_id": spec.paper_id,
+                "format": fmt, "seeds": seeds, "family": spec.family, "paper_id": spec.paper_id,
                 "num_classes": spec.num_classes}
     _check_manifest(out / MANIFEST, manifest)
+    if fmt == "npy" and _complete(out / MANIFEST, num):
+        return out  # done before: nothing to render or rewrite (an image folder re-checks its files)
     with run_lock(out, what="materialisation"):
         if fmt == "npy":
             _materialize_array(spec, num, out, manifest, seed=seed, device=device, progress=progress)
@@ -160,7 +183,7 @@ def _materialize_images(spec, num: int, out: Path, manifest: dict, *, seed: int,
                 bar.update(count)
             continue
         # Always render the full batch so sample i does not depend on num.
-        batch = patterns.generate_with_labels(spec.name, batch_size, seed=batch_seed(seed, b),
+        batch = patterns.generate_with_labels(spec.name, batch_size, seed=seed_of_batch(manifest["seeds"], seed, b),
                                               frames=frames, device=device)
         arrs = _quantise(batch.images[:count])
         labels = batch.labels[:count].tolist() if labelled and batch.labels is not None else [None] * count
@@ -206,7 +229,8 @@ def _materialize_array(spec, num: int, out: Path, manifest: dict, *, seed: int, 
     for b in range(done, n_batches):
         start = b * bs
         count = min(bs, num - start)
-        batch = patterns.generate_with_labels(spec.name, bs, seed=batch_seed(seed, b), frames=frames, device=device)
+        batch = patterns.generate_with_labels(spec.name, bs, seed=seed_of_batch(manifest["seeds"], seed, b),
+                                              frames=frames, device=device)
         images[start:start + count] = _quantise(batch.images[:count])
         labels[start:start + count] = (batch.labels[:count].cpu().numpy() if batch.labels is not None else -1)
         if b % 16 == 15 or b == n_batches - 1:  # record progress only for data that reached the file

@@ -61,6 +61,8 @@ class PretrainConfig(Config):
     """Everything a pre-training run depends on; saved as ``config.json`` beside its checkpoint."""
 
     dataset: str = "fractaldb"  # registered pattern name, image folder, or audio:SPEC
+    pool: int = setting(0, min=0)  # 0: render every batch of a pattern anew; N: train on a fixed pool of N samples rendered once (cached)
+    pool_seed: int = setting(0, min=0)  # the pool's data seed: one fixed dataset for every run seed
     model: str = "tiny"  # model preset (see `python -m workbench models`)
     tokens: str = setting("patch", choices=TOKENS)  # 16x16 patches, or frames of all mel bins x 2
     masking: str = setting("random", choices=MASKINGS)  # random tokens, or square chunks (patch tokens)
@@ -197,8 +199,9 @@ def _pretrain(cfg: PretrainConfig, source: Source | None, info: DistInfo, device
     spec = parse_dataset(cfg.dataset) if source is None else None
     if source is None:
         with main_first(info):  # pattern statistics are cached on disk: one writer, then readers
-            source = make_source(spec, frames=cfg.frames, seed=cfg.seed, device=device)
-    state.source = source_record(source, spec)
+            source = make_source(spec, frames=cfg.frames, seed=cfg.seed, device=device, pool=cfg.pool,
+                                 pool_seed=cfg.pool_seed)
+    state.source = source_record(source, spec, cfg)
     if cfg.resume:
         restore(state, ckpt_path, cfg, info, device)
         if state.step >= cfg.steps:  # nothing to train: the saved run stays exactly as it is
@@ -233,12 +236,14 @@ def _pretrain(cfg: PretrainConfig, source: Source | None, info: DistInfo, device
     return summarize_run(cfg, state, info, device, use_bf16=use_bf16, wall_s=time.perf_counter() - t_start)
 
 
-def source_record(source: Source, spec: DatasetSpec | None) -> dict:
+def source_record(source: Source, spec: DatasetSpec | None, cfg: PretrainConfig) -> dict:
     """How a run records its data: the name results use (aliases resolved, no machine paths) and
-    the identity a resumed run must match (a folder's resolved path and content fingerprint)."""
+    the identity a resumed run must match (a folder's resolved path and content fingerprint, a
+    pool's size and seed)."""
     if spec is None:
         return {"name": source.name, "identity": source.name}
-    return {"name": spec.result_name, "identity": spec.identity}
+    pool = f"#pool{cfg.pool}-seed{cfg.pool_seed}" if cfg.pool else ""
+    return {"name": spec.result_name, "identity": spec.identity + pool}
 
 
 def init_state(cfg: PretrainConfig, info: DistInfo, device: torch.device) -> TrainState:

@@ -4,13 +4,14 @@ every removed token."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from workbench.models.mae import MaskedAutoencoder
+from workbench.train.heldout import predict_heldout
 from workbench.viz.figures import masked_cmap, no_ticks
 
 
@@ -26,51 +27,56 @@ class Reconstruction:
     loss: float
     mask: np.ndarray | None = None  # [N, L] bool, True = removed
     mse: float = float("nan")  # the model's MSE term: mean token_loss over masked tokens (unless norm_pix_loss)
+    baselines: dict[str, np.ndarray] = field(default_factory=dict)  # "zero", "visible_mean": their images
+    baseline_mse: dict[str, float] = field(default_factory=dict)  # MSE on the removed pixels: model and baselines
 
 
 @torch.no_grad()
 def reconstruct(model: MaskedAutoencoder, x: torch.Tensor, *, mask_ratio: float | None = None,
                 masking: str | None = None, seed: int = 0) -> Reconstruction:
-    """Run the model on ``x: [N, 1, F, T]`` with a seeded mask and collect what the figures show."""
-    model.eval()
-    mask = model.make_mask(x.shape[0], x.shape[-1], generator=torch.Generator().manual_seed(seed),
-                           device=x.device, mask_ratio=mask_ratio, masking=masking)
-    out = model(x, mask)
-    recon = model.reconstruct(x, out)
-    pix_mask = model.unpatchify(out.mask[..., None].float().expand(-1, -1, out.pred.shape[-1]), x.shape[-1]) > 0.5
-    masked = x.float().clone()
+    """Run the model on ``x: [N, 1, F, T]`` with a seeded mask and collect what the figures show,
+    with the trivial predictors of :mod:`workbench.train.heldout` beside the model."""
+    held = predict_heldout(model, x, seed=seed, mask_ratio=mask_ratio, masking=masking)
+    out, recon, pix_mask, x = held.output, held.images["model"], held.removed, held.inputs
+    masked = x.clone()
     masked[pix_mask] = float("nan")
-    target = model.patchify(x.float())
-    pred = out.pred.float()
-    if model.cfg.norm_pix_loss:
-        pred = model.patchify(recon)
+    target = model.patchify(x)
+    pred = model.patchify(recon) if model.cfg.norm_pix_loss else out.pred.float()
     tok = ((pred - target) ** 2).mean(-1)
     tok[~out.mask] = float("nan")
-    err = (recon - x.float()).abs() * pix_mask
+    err = (recon - x).abs() * pix_mask
     as_np = lambda t: t[:, 0].cpu().numpy()  # noqa: E731
-    return Reconstruction(as_np(x.float()), as_np(masked), as_np(recon), as_np(err), tok.cpu().numpy(),
-                          float(out.loss), out.mask.cpu().numpy(), float(out.mse))
+    return Reconstruction(as_np(x), as_np(masked), as_np(recon), as_np(err), tok.cpu().numpy(), float(out.loss),
+                          out.mask.cpu().numpy(), float(out.mse),
+                          baselines={k: as_np(held.images[k]) for k in ("zero", "visible_mean")},
+                          baseline_mse=held.mse())
+
+
+BASELINE_TITLES = {"zero": "predict the mean (0)", "visible_mean": "predict visible mean"}
 
 
 def plot_reconstructions(rec: Reconstruction, *, n: int | None = None, with_error: bool = False,
-                         title: str | None = None):
-    """Grid: one row per sample, columns input / masked input / reconstruction (/ error)."""
+                         with_baselines: bool = False, title: str | None = None):
+    """Grid: one row per sample, columns input / masked input / reconstruction (/ error) (/ the two
+    trivial predictors, each titled with its MSE on the removed pixels beside the model's)."""
     n = min(n or len(rec.inputs), len(rec.inputs))
-    cols = [("input", rec.inputs), ("masked input", rec.masked), ("reconstruction", rec.recon)]
+    mse = rec.baseline_mse
+    model_name = f"reconstruction\nMSE {mse['model']:.3f}" if with_baselines and mse else "reconstruction"
+    cols = [("input", rec.inputs), ("masked input", rec.masked), (model_name, rec.recon)]
+    if with_baselines and rec.baselines:
+        cols += [(f"{BASELINE_TITLES[k]}\nMSE {mse[k]:.3f}", img) for k, img in rec.baselines.items()]
     if with_error:
         cols.append(("|error| on masked", rec.error))
     width = rec.inputs.shape[-1] / rec.inputs.shape[-2]
-    fig, axes = plt.subplots(n, len(cols), figsize=(min(3.0 * width, 7.0) * len(cols) / 2 + 1, 1.6 * n + 0.6),
+    fig, axes = plt.subplots(n, len(cols), figsize=(min(3.0 * width, 7.0) * len(cols) / 2 + 1, 1.6 * n + 0.9),
                              squeeze=False)
     vmin, vmax = np.nanpercentile(rec.inputs[:n], [1, 99])
     for i in range(n):
         for j, (name, arr) in enumerate(cols):
             ax = axes[i, j]
-            cmap = masked_cmap()
             kw = {"vmin": 0, "vmax": np.nanmax(rec.error[:n]) or 1} if name.startswith("|error|") else {"vmin": vmin, "vmax": vmax}
-            ax.imshow(arr[i], origin="lower", aspect="auto", cmap=cmap, interpolation="nearest", **kw)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.imshow(arr[i], origin="lower", aspect="auto", cmap=masked_cmap(), interpolation="nearest", **kw)
+            no_ticks(ax)
             if i == 0:
                 ax.set_title(name, fontsize=9)
     fig.suptitle(title or f"masked reconstruction (loss {rec.loss:.3f})", fontsize=10)
