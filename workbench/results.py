@@ -1,11 +1,11 @@
 """The results CSV that downstream evaluations grow, and the one function that summarises it.
 
 One tidy row per (run, fold, metric). A row carries every setting that changed its number
-(:data:`SETTING_COLUMNS`: the task and its data, the protocol, the encoder's pre-training and the
-fine-tuning, with a hash of every remaining setting in ``settings``), the seeds and fold, the
-metric and its value, and where it came from (:data:`PROVENANCE_COLUMNS`: time, the run's id and
-folder, the checkpoint it started from and that pre-training run's id). Paths are written relative
-to the results file.
+(:data:`SETTING_COLUMNS`: the downstream evaluation, :data:`DOWNSTREAM_COLUMNS`, and the
+encoder's pre-training, :data:`PRETRAIN_COLUMNS`, each with a hash of its remaining settings),
+the seeds and fold, the metric and its value, and where it came from
+(:data:`PROVENANCE_COLUMNS`: time, the run's id and folder, the checkpoint it started from and
+that pre-training run's id). Paths are written relative to the results file.
 
 :func:`summarize` is the only summary: it averages the folds of a run, then the seeds of one
 setting, and never averages rows whose settings differ. ``finetune``, the study, the source
@@ -31,10 +31,15 @@ import pandas as pd
 from workbench.files import atomic_write_text, file_lock
 
 PROVENANCE_COLUMNS = ("time", "run_id", "out_dir", "init", "pretrain_run")
+# The downstream evaluation: rows compared with each other (a dataset against scratch and the floor)
+# share all of these; downstream_settings hashes every other fine-tuning setting and the encoder's shape.
+DOWNSTREAM_COLUMNS = ("task", "task_data", "protocol", "model", "epochs", "lr", "batch_size", "frames",
+                      "label_fraction", "downstream_settings")
+# The encoder's pre-training (empty for scratch and the floor); pretrain_settings hashes the rest of it.
+PRETRAIN_COLUMNS = ("pretrain_dataset", "pretrain_steps", "pretrain_batch", "pretrain_lr", "pretrain_frames",
+                    "pretrain_settings")
 # Every column that changes a number: rows are only ever averaged when all of these agree.
-SETTING_COLUMNS = ("task", "task_data", "protocol", "pretrain_dataset", "model", "pretrain_steps", "pretrain_batch",
-                   "pretrain_lr", "pretrain_frames", "epochs", "lr", "batch_size", "frames", "label_fraction",
-                   "settings")
+SETTING_COLUMNS = DOWNSTREAM_COLUMNS + PRETRAIN_COLUMNS
 SEED_COLUMNS = ("seed", "pretrain_seed", "fold")
 RESULT_COLUMNS = PROVENANCE_COLUMNS + SETTING_COLUMNS + SEED_COLUMNS + ("metric", "value")
 SUMMARY_COLUMNS = ("value_mean", "value_std", "n_seeds")
@@ -149,6 +154,6 @@ def summarize(results: pd.DataFrame | str | Path, *, metric: str = "test_accurac
                                                             n_seeds="count").reset_index()
 
 
-__all__ = ["PROVENANCE_COLUMNS", "REQUIRED_COLUMNS", "RESULT_COLUMNS", "SEED_COLUMNS", "SETTING_COLUMNS",
-           "SUMMARY_COLUMNS", "append_results", "canonical_datasets", "per_seed", "read_results", "relative_path",
-           "remove_run", "settings_hash", "summarize"]
+__all__ = ["DOWNSTREAM_COLUMNS", "PRETRAIN_COLUMNS", "PROVENANCE_COLUMNS", "REQUIRED_COLUMNS", "RESULT_COLUMNS",
+           "SEED_COLUMNS", "SETTING_COLUMNS", "SUMMARY_COLUMNS", "append_results", "canonical_datasets", "per_seed",
+           "read_results", "relative_path", "remove_run", "settings_hash", "summarize"]
