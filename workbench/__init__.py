@@ -11,6 +11,7 @@ runs behind it), ``cli`` (the command line). Small modules own one concept each:
 """
 
 from workbench import audio, models, patterns
+from workbench.embed import embed  # the function; its module stays importable as `from workbench.embed import ...`
 
 __version__ = "0.1.0"
-__all__ = ["audio", "models", "patterns", "__version__"]
+__all__ = ["audio", "embed", "models", "patterns", "__version__"]

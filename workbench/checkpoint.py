@@ -7,13 +7,22 @@ Every value is a tensor or a plain Python value, so files load with
 ``torch.load(weights_only=True)``: reading a checkpoint never runs code from it, and a file
 that would need to (a pickle with objects in it) is refused with its path named.
 
-:func:`resolve` accepts a run folder or a file; :func:`load` reads and checks the keys;
-:func:`save` writes atomically; :func:`build_from_checkpoint` rebuilds the pre-trained model and
-:func:`load_encoder` the encoder a downstream evaluation starts from.
+An *export folder* (:func:`workbench.export.export`) is the other form a pre-trained model takes:
+``model.safetensors`` (the weights) and ``config.json`` with ``"format": "workbench-export"``
+(model config, normalisation statistics, the run's settings). It is read without pickle at all,
+and :func:`load` returns it in the checkpoint's shape (``model``, ``model_config``, ``config``,
+``norm_stats``, ``step``, ``run_id``, ``source``, ``world_size``), so everything below takes
+either.
+
+:func:`resolve` accepts a run folder, an export folder or a file; :func:`load` reads and checks
+the keys; :func:`save` writes atomically; :func:`build_from_checkpoint` rebuilds the pre-trained
+model, :func:`load_encoder` the encoder a downstream evaluation starts from, and
+:func:`norm_stats` the log-mel statistics the model's inputs were normalised with.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 from pathlib import Path
@@ -22,11 +31,16 @@ from typing import Any, Iterable
 import torch
 
 from workbench import models
+from workbench.audio.frontend import AUDIOSET_STATS, NormStats
 from workbench.files import atomic_torch_save
 from workbench.models.mae import MAEConfig, MaskedAutoencoder
 
 CHECKPOINT = "checkpoint.pt"
 PRETRAIN_KEYS = ("model", "model_config")
+EXPORT_FORMAT = "workbench-export"  # config.json's "format" in an export folder
+EXPORT_VERSION = 1  # the newest export layout this version reads and writes
+EXPORT_WEIGHTS = "model.safetensors"
+EXPORT_CONFIG = "config.json"
 _RENAMED = {"head_cls": "head_infonce"}  # parameter names of earlier versions -> today's
 
 
@@ -34,23 +48,49 @@ class CheckpointError(ValueError):
     """A file is not a usable checkpoint; the message names the file and what was expected."""
 
 
+def is_export(path: str | Path) -> bool:
+    """Whether ``path`` is an export folder: a folder whose ``config.json`` says
+    ``"format": "workbench-export"``. (A run folder's ``config.json`` has no ``format``.)"""
+    config = Path(path).expanduser() / EXPORT_CONFIG
+    if not config.is_file():
+        return False
+    try:
+        saved = json.loads(config.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(saved, dict) and saved.get("format") == EXPORT_FORMAT
+
+
 def resolve(path: str | Path) -> Path:
-    """The checkpoint file of a run folder (``RUN/checkpoint.pt``) or the file itself."""
+    """The checkpoint file of a run folder (``RUN/checkpoint.pt``), an export folder itself (also
+    for its ``model.safetensors``), or the file itself."""
     path = Path(path).expanduser()
+    if path.name == EXPORT_WEIGHTS and is_export(path.parent):
+        path = path.parent  # the weights alone are not the model: its folder is
     if path.is_dir():
+        if is_export(path):
+            return path
         path = path / CHECKPOINT
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: pass a pre-training run folder (holding {CHECKPOINT}) "
-                                "or a checkpoint file")
+        raise FileNotFoundError(f"no checkpoint at {path}: pass a pre-training run folder (holding {CHECKPOINT}), "
+                                f"an export folder (holding {EXPORT_WEIGHTS} and {EXPORT_CONFIG}) or a checkpoint "
+                                "file")
     return path
 
 
 def load(path: str | Path, *, map_location: str | torch.device = "cpu",
-         required: Iterable[str] = PRETRAIN_KEYS) -> dict[str, Any]:
+         required: Iterable[str] = PRETRAIN_KEYS, what: str = "pre-training checkpoint") -> dict[str, Any]:
     """Read a checkpoint weights-only (no code from the file runs) and check that it holds the
-    ``required`` keys. Errors name the file: missing, empty, truncated, not a checkpoint, or
-    holding pickled objects."""
+    ``required`` keys (``what`` names the kind of file expected, for the error). Errors name the
+    file: missing, empty, truncated, not a checkpoint, or holding pickled objects. An export
+    folder is read by :func:`load_export`."""
     path = resolve(path)
+    if path.is_dir():
+        ckpt = load_export(path, map_location=map_location)
+        missing = [k for k in required if k not in ckpt]
+        if missing:
+            raise CheckpointError(f"{path} is an export folder, not a {what} (it lacks {', '.join(map(repr, missing))})")
+        return ckpt
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes); expected a workbench checkpoint written by torch.save")
     try:
@@ -70,12 +110,53 @@ def load(path: str | Path, *, map_location: str | torch.device = "cpu",
     required = tuple(required)
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in required):
         found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"{path} is not a workbench pre-training checkpoint (expected keys "
-                              f"{', '.join(map(repr, required))}; found {found})")
+        hint = ""
+        if isinstance(ckpt, dict) and "classifier" in ckpt and "classifier" not in required:
+            hint = ": it is a fine-tuned classifier (python -m workbench predict reads those)"
+        raise CheckpointError(f"{path} is not a workbench {what} (expected keys "
+                              f"{', '.join(map(repr, required))}; found {found}){hint}")
     if isinstance(ckpt.get("model"), dict):
         ckpt["model"] = {_RENAMED.get(k.split(".")[0], k.split(".")[0]) + k[len(k.split(".")[0]):]: v
                          for k, v in ckpt["model"].items()}
     return ckpt
+
+
+def load_export(folder: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """An export folder in the shape of a pre-training checkpoint: ``model`` (the weights of
+    ``model.safetensors``, read without pickle), ``model_config``, ``config`` (the run's
+    pre-training settings), ``norm_stats``, ``frames``, ``step``, ``run_id``, ``source``,
+    ``world_size``. Errors name the folder and what is wrong with it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder).expanduser()
+    config_path, weights_path = folder / EXPORT_CONFIG, folder / EXPORT_WEIGHTS
+    try:
+        saved = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{config_path} is not readable JSON: {exc}") from None
+    if not isinstance(saved, dict) or saved.get("format") != EXPORT_FORMAT:
+        raise CheckpointError(f"{config_path} does not describe a workbench export (expected \"format\": "
+                              f"\"{EXPORT_FORMAT}\")")
+    version = saved.get("version")
+    if not isinstance(version, int) or version > EXPORT_VERSION:
+        raise CheckpointError(f"{folder} is a workbench export of version {version!r}; this workbench reads versions "
+                              f"up to {EXPORT_VERSION}: upgrade workbench to read it")
+    missing = [k for k in ("model_config", "norm_stats") if k not in saved]
+    if missing:
+        raise CheckpointError(f"{config_path} lacks {', '.join(map(repr, missing))}; re-export the run")
+    if not weights_path.is_file():
+        raise CheckpointError(f"{folder} is a workbench export but has no {EXPORT_WEIGHTS}; re-export the run")
+    device = str(map_location) if isinstance(map_location, torch.device) else map_location
+    try:
+        weights = load_file(str(weights_path), device=device)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file (truncated or damaged): "
+                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    return {"model": weights, "model_config": saved["model_config"], "config": saved.get("pretrain") or {},
+            "norm_stats": saved["norm_stats"], "frames": saved.get("frames", saved["model_config"].get("frames")),
+            "step": saved.get("step", 0), "run_id": saved.get("run_id", ""), "source": saved.get("source") or {},
+            "world_size": saved.get("world_size", 1)}
 
 
 def _numpy_array_globals() -> list:
@@ -98,20 +179,20 @@ def save(obj: dict[str, Any], path: str | Path) -> None:
 
 def build_from_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu",
                           **overrides) -> MaskedAutoencoder:
-    """Rebuild the model saved in a pre-training checkpoint (``checkpoint.pt`` or its run folder)
-    and load its weights. ``overrides`` change non-architectural options such as ``mask_ratio``."""
+    """Rebuild the model saved in a pre-training checkpoint (``checkpoint.pt``, its run folder, or
+    an export folder) and load its weights. ``overrides`` change non-architectural options such as ``mask_ratio``."""
     ckpt = load(path, map_location=map_location)
     model = MaskedAutoencoder(MAEConfig.from_dict({**ckpt["model_config"], **overrides}))
     model.load_state_dict(ckpt["model"])
     return model
 
 
-def load_encoder(init: str, *, model: str | None = None,
-                 frames: int | None = None) -> tuple[MaskedAutoencoder, dict]:
+def load_encoder(init: str, *, model: str | None = None, frames: int | None = None,
+                 tokens: str | None = None) -> tuple[MaskedAutoencoder, dict]:
     """The encoder a downstream evaluation starts from, and where it came from.
 
-    ``init="scratch"``: preset ``model`` (default ``tiny``), freshly initialised (seed the global
-    RNG first). Otherwise ``init`` is a pre-training run folder or checkpoint file: the
+    ``init="scratch"``: preset ``model`` (default ``tiny``) with ``tokens`` (default the
+    preset's), freshly initialised (seed the global RNG first). Otherwise ``init`` is a pre-training run folder, checkpoint file or export folder: the
     architecture comes from its ``model_config`` and every encoder parameter must be in its
     ``model`` weights; the decoder's are ignored. A ``model`` that differs from the checkpoint's
     is refused (the checkpoint brings its own architecture). Returns ``(model, info)``, ``info``
@@ -119,7 +200,7 @@ def load_encoder(init: str, *, model: str | None = None,
     """
     if init == "scratch":
         model = model or "tiny"
-        overrides = {"frames": frames} if frames else {}
+        overrides = {**({"frames": frames} if frames else {}), **({"tokens": tokens} if tokens else {})}
         encoder = models.build(model, **overrides)
         return encoder, {"init": "scratch", "pretrain_dataset": "none", "pretrain_step": 0, "model": model,
                          "model_config": encoder.cfg.to_dict(), "pretrain": {}}
@@ -129,6 +210,16 @@ def load_encoder(init: str, *, model: str | None = None,
     if model is not None and model != info["model"]:
         raise ValueError(f"--model {model} conflicts with {path}, which holds a {info['model']} model: a checkpoint "
                          "brings its own architecture, so drop --model (or start from scratch)")
+    if tokens is not None and tokens != ckpt["model_config"].get("tokens"):
+        raise ValueError(f"--tokens {tokens} conflicts with {path}, whose model has {ckpt['model_config'].get('tokens')} "
+                         "tokens: a checkpoint brings its own architecture, so drop --tokens")
+    return encoder_from_checkpoint(ckpt, path), info
+
+
+def encoder_from_checkpoint(ckpt: dict, path: Path) -> MaskedAutoencoder:
+    """The model of a loaded checkpoint (:func:`load`) with its encoder weights; the decoder
+    keeps its fresh initialisation. Every encoder parameter must be there with the shape the
+    ``model_config`` implies; errors name ``path``."""
     mae = MaskedAutoencoder(MAEConfig.from_dict(ckpt["model_config"]))
     wanted = mae.encoder_state_dict()
     missing = sorted(set(wanted) - set(ckpt["model"]))
@@ -138,7 +229,26 @@ def load_encoder(init: str, *, model: str | None = None,
     if bad:
         raise CheckpointError(f"{path}: encoder weights {bad[:8]} do not match the shapes its model_config implies")
     mae.load_state_dict({k: ckpt["model"][k] for k in wanted}, strict=False)
-    return mae, info
+    return mae
+
+
+def norm_stats(ckpt: dict, path: Path) -> NormStats:
+    """The log-mel statistics a pre-training run normalised its inputs with (``norm_stats``)."""
+    stats = ckpt.get("norm_stats")
+    if not isinstance(stats, dict) or not {"mean", "std"} <= set(stats):
+        raise CheckpointError(f"{path} records no norm_stats (mean and std of the inputs it was trained on); it was "
+                              "written by an earlier version: pre-train again to get a checkpoint that has them")
+    return NormStats(mean=float(stats["mean"]), std=float(stats["std"]))
+
+
+def audio_stats(ckpt: dict, path: Path) -> NormStats:
+    """The statistics the model's audio inputs are normalised with outside a downstream task
+    (embeddings, HEAR, exports): the run's own when it was pre-trained on audio (they describe
+    log-mels), AudioSet's (AST's convention, :data:`~workbench.audio.frontend.AUDIOSET_STATS`)
+    when it was pre-trained on patterns, whose statistics describe pixels, not log-mels.
+    (A downstream task normalises with its own training split's statistics instead.)"""
+    source = (ckpt.get("source") or {}).get("name") or (ckpt.get("config") or {}).get("dataset", "")
+    return norm_stats(ckpt, path) if str(source).startswith("audio:") else AUDIOSET_STATS
 
 
 def pretrain_info(ckpt: dict, path: Path) -> dict:
@@ -154,5 +264,6 @@ def pretrain_info(ckpt: dict, path: Path) -> dict:
             "pretrain_global_batch": pre.get("batch_size", 0) * pre.get("accum_steps", 1) * ckpt.get("world_size", 1)}
 
 
-__all__ = ["CHECKPOINT", "CheckpointError", "build_from_checkpoint", "load", "load_encoder", "pretrain_info", "resolve",
-           "save"]
+__all__ = ["CHECKPOINT", "CheckpointError", "EXPORT_CONFIG", "EXPORT_FORMAT", "EXPORT_VERSION", "EXPORT_WEIGHTS",
+           "audio_stats", "build_from_checkpoint", "encoder_from_checkpoint", "is_export", "load", "load_encoder", "load_export",
+           "norm_stats", "pretrain_info", "resolve", "save"]
