@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from workbench.cli import main
 
 
@@ -110,18 +112,31 @@ def test_bad_files_and_folders_give_one_line(tmp_path, capsys):
     assert not (tmp_path / "ft").exists() and not (tmp_path / "p").exists()
 
 
-def test_study_command_prints_one_row_per_setting(tmp_path, capsys):
+def test_study_command_prints_one_row_per_source_and_setting(tmp_path, capsys):
     from workbench.results import append_results
 
-    row = dict(time="t", run_id="r0", pretrain_dataset="fractaldb", task="x", protocol="linear", fold="1",
-               metric="test_accuracy", value=0.5, seed=0, init="scratch", model="nano", epochs=1, settings="s")
-    append_results(tmp_path / "r.csv", [row, {**row, "run_id": "r1", "seed": 1, "value": 0.7},
-                                        {**row, "run_id": "r2", "epochs": 5, "value": 0.9}])
-    assert main(["study", str(tmp_path / "r.csv"), "--json"]) == 0
+    base = dict(time="t", task="x", protocol="linear", fold="none", metric="test_accuracy", model="nano", epochs=1)
+    rows = []
+    for seed in (0, 1, 2):
+        for source, value in (("none", 0.5), ("fractaldb", 0.6), ("shaders1k", 0.55), ("floor", 0.4)):
+            for epochs, shift in ((1, 0.0), (5, 0.2)):
+                trained = 0.0 if source == "floor" else shift  # the floor trains no epochs
+                rows.append({**base, "run_id": f"{source}{seed}{epochs}", "pretrain_dataset": source, "seed": seed,
+                             "init": "scratch" if source == "none" else source, "epochs": epochs,
+                             "value": value + trained + 0.01 * seed})
+    append_results(tmp_path / "r.csv", rows)
+    assert main(["study", str(tmp_path / "r.csv"), "--json", "--no-properties"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert [(r["pretrain_dataset"], r["epochs"], r["n_seeds"], round(r["value_mean"], 3)) for r in out["rows"]] == [
-        ("fractaldb1k", 5, 1, 0.9), ("fractaldb1k", 1, 2, 0.6)]
-    assert main(["study", str(tmp_path / "r.csv")]) == 0
+    got = {(r["pretrain_dataset"], r["epochs"]): r for r in out["rows"]}
+    assert set(got) == {(d, e) for d in ("none", "fractaldb1k", "shaders1k", "floor") for e in (1, 5)}  # none: scratch
+    fdb = got["fractaldb1k", 5]
+    assert fdb["n_seeds"] == 3 and fdb["mean"] == pytest.approx(0.81)
+    assert fdb["diff_vs_scratch"] == pytest.approx(0.1) and fdb["ci_low"] <= fdb["mean"] <= fdb["ci_high"]
+    assert {"diff_ci_low", "diff_ci_high", "p_adjusted", "significant"} <= set(fdb)
+    assert fdb["diff_vs_floor"] == pytest.approx(0.4) and got["floor", 5]["mean"] == pytest.approx(0.41)
+    assert [r["epochs"] for r in out["ranking"]] == [1, 5]  # one ranking per evaluation, never across settings
+    assert out["ranking"][0]["kendalls_w"] == pytest.approx(1.0)  # fractaldb above shaders1k in every seed
+    assert main(["study", str(tmp_path / "r.csv"), "--no-properties"]) == 0
     assert "fractaldb1k" in capsys.readouterr().out
-    assert main(["study", str(tmp_path / "r.csv"), "--task", "y"]) == 2
+    assert main(["study", str(tmp_path / "r.csv"), "--task", "y", "--no-properties"]) == 2
     assert "no test_accuracy rows for task='y'" in capsys.readouterr().err

@@ -26,6 +26,7 @@ import typing
 from typing import Any
 
 from workbench.config import Config, ConfigTypeError, coerce, type_name
+from workbench.tracking import make_tracker
 
 NONE_WORDS = ("none", "null")
 
@@ -110,6 +111,14 @@ def _add_replay(parser: argparse.ArgumentParser, what: str) -> None:
                              "flags given here override them")
 
 
+def _add_log(parser: argparse.ArgumentParser) -> None:
+    from workbench.tracking import TRACKERS
+
+    parser.add_argument("--log", default="", choices=TRACKERS,
+                        help="also mirror the metrics to a tracker (tensorboard: event files in OUT/tensorboard; "
+                             "metrics.jsonl / metrics.json stay the record)")
+
+
 # ---- pretrain -----------------------------------------------------------------------------------
 def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     from workbench.train.pretrain import PretrainConfig
@@ -122,6 +131,7 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grad-checkpointing", action="store_true",
                    help="recompute transformer blocks in backward to save memory (= --set grad_checkpointing=true)")
     _add_replay(p, "pre-training run")
+    _add_log(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_pretrain)
 
@@ -168,7 +178,13 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     cfg = config_from_args(PretrainConfig, args, section="pretrain")
     if overrides:
         cfg = cfg.replace(model_overrides={**cfg.model_overrides, **overrides})
-    metrics = pretrain(cfg, progress=not args.no_progress)
+    tracker = make_tracker(args.log, cfg.out_dir, group="pretrain", step_key="step") if DistInfo.from_env().is_main \
+        else None
+    try:
+        metrics = pretrain(cfg, progress=not args.no_progress, on_step=tracker)
+    finally:
+        if tracker is not None:
+            tracker.close()
     if DistInfo.from_env().is_main:
         print(json.dumps({k: v for k, v in metrics.items() if k != "losses"}, indent=2))
     return 0
@@ -240,6 +256,7 @@ def _add_finetune(sub: argparse._SubParsersAction) -> None:
                                    "Defaults are FinetuneConfig's.")
     add_config_flags(p, FinetuneConfig)
     _add_replay(p, "fine-tuning run")
+    _add_log(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_run_finetune)
 
@@ -248,7 +265,12 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from workbench.train.finetune import FinetuneConfig, finetune
 
     cfg = config_from_args(FinetuneConfig, args, section="finetune")
-    metrics = finetune(cfg, progress=not args.no_progress)
+    tracker = make_tracker(args.log, cfg.out_dir, group=cfg.protocol, step_key="epoch")
+    try:
+        metrics = finetune(cfg, progress=not args.no_progress, on_epoch=tracker)
+    finally:
+        if tracker is not None:
+            tracker.close()
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, indent=2))
     return 0
 
@@ -285,22 +307,96 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
 # ---- study --------------------------------------------------------------------------------------
 def _add_study(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("study", help="summarise a results CSV: one row per distinct setting",
-                       description="One row per distinct setting of a results CSV (folds, then seeds averaged; "
-                                   "never across settings).")
+    p = sub.add_parser("study", help="the study of a results CSV: sources vs scratch and the floor, with CIs",
+                       description="One row per source and evaluation of a results CSV (folds, then seeds averaged; "
+                                   "never across settings): mean with a 95%% bootstrap CI, the paired difference to "
+                                   "scratch with its CI and Benjamini-Hochberg adjusted p, the difference to the "
+                                   "floor; then the ranking stability and the image-property correlations.")
     p.add_argument("results_csv", help="a results CSV written by finetune or sweep")
     p.add_argument("--task", default=None, help="only this task")
     p.add_argument("--protocol", default=None, choices=["linear", "finetune"], help="only this protocol")
     p.add_argument("--metric", default="test_accuracy", help="the metric to summarise (default: test_accuracy)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--no-properties", dest="properties", action="store_false",
+                   help="skip the image-property table (it renders 16 images per pattern dataset, cached)")
     p.set_defaults(handler=_run_study)
 
 
 def _run_study(args: argparse.Namespace) -> int:
     from workbench.study import study_report
 
-    report = study_report(args.results_csv, task=args.task, protocol=args.protocol, metric=args.metric)
+    report = study_report(args.results_csv, task=args.task, protocol=args.protocol, metric=args.metric,
+                          with_properties=args.properties)
     print(json.dumps(report.to_json(), indent=2, default=str) if args.json else report.to_text())
+    return 0
+
+
+# ---- export, embed, predict ---------------------------------------------------------------------
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a pre-trained model as safetensors + config for use outside the workbench",
+                       description="Write RUN's model as OUT/model.safetensors, OUT/config.json and "
+                                   "OUT/preprocessor_config.json (Hugging Face ASTFeatureExtractor settings). "
+                                   "OUT must be new or empty.")
+    p.add_argument("run", help="a pre-training run folder or its checkpoint file")
+    p.add_argument("--out", required=True, help="the export folder to create (new or empty)")
+    p.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from workbench.export import export
+
+    print(f"exported {args.run} to {export(args.run, args.out)}")
+    return 0
+
+
+def _add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="clip and token embeddings of audio files from a pre-trained encoder",
+                       description="Clip and token embeddings (with timestamps) of audio files, saved as one .npz "
+                                   "(see workbench.embed for the layout).")
+    p.add_argument("inputs", nargs="+", metavar="WAV_OR_FOLDER", help="audio files and folders of audio files")
+    p.add_argument("--init", required=True, help="a pre-training run folder, checkpoint file or export folder")
+    p.add_argument("--out", required=True, metavar="FILE.npz", help="where to write the embeddings")
+    p.add_argument("--pool", default="mean", choices=["mean", "cls"],
+                   help="clip embedding: mean of the token outputs, or the CLS output (models with use_cls)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per encoder call")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_embed)
+
+
+def _run_embed(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.embed import embed
+
+    if Path(args.out).exists() and not args.overwrite:  # before any work, not after it
+        raise FileExistsError(f"{args.out} exists; choose another --out or pass --overwrite")
+    result = embed(args.inputs, init=args.init, pool=args.pool, device=args.device, batch_size=args.batch_size,
+                   progress=not args.no_progress)
+    path = result.save(args.out, overwrite=args.overwrite)
+    print(f"wrote {len(result.paths)} clip embeddings of size {result.clip.shape[1]}, with token embeddings, to {path}")
+    return 0
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="top classes of audio files from a saved fine-tuned classifier",
+                       description="Top-k classes per audio file from a classifier saved by finetune --save-model.")
+    p.add_argument("inputs", nargs="+", metavar="WAV", help="audio files (or folders of them)")
+    p.add_argument("--classifier", required=True, metavar="RUN",
+                   help="a fine-tuning folder holding classifier_fold*.pt, or one such file")
+    p.add_argument("--fold", default=None, help="which fold's classifier, when RUN holds several")
+    p.add_argument("--top-k", type=int, default=3, help="classes to show per file")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.set_defaults(handler=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from workbench.predict import predict
+
+    for pred in predict(args.inputs, classifier=args.classifier, top_k=args.top_k, device=args.device,
+                        fold=args.fold):
+        print(f"{pred.path}: " + ", ".join(f"{name} {prob:.3f}" for name, prob in pred.top))
     return 0
 
 
@@ -314,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_finetune(sub)
     _add_sweep(sub)
     _add_study(sub)
+    _add_export(sub)
+    _add_embed(sub)
+    _add_predict(sub)
     return parser
 
 
