@@ -14,33 +14,18 @@ from workbench.audio import tasks
 from workbench.audio.clips import Clip
 from workbench.train.finetune import FinetuneConfig, finetune
 
-from fakes import make_esc50
+from fakes import TONES, make_esc50, make_tone_task, tone
 
 SR = 16_000
-TONES = (300.0, 1500.0, 4000.0)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.one_thread
 
 
-def tone(freq, *, seconds=0.3, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
-    f = freq * rng.uniform(0.9, 1.1)
-    return (0.5 * np.sin(2 * np.pi * f * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
-
-
 @pytest.fixture
 def tones_folder(tmp_path):
     """A separable toy task in the folder layout: three tone heights, 8 train + 4 test clips each."""
-    root = tmp_path / "tones"
-    for c, freq in enumerate(TONES):
-        for split, n in (("train", 8), ("test", 4)):
-            for k in range(n):
-                path = root / split / f"class{c}" / f"{k}.wav"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(str(path), tone(freq, seed=100 * c + k + (50 if split == "test" else 0)), SR)
-    return root
+    return make_tone_task(tmp_path / "tones", n_train=8, n_test=4)
 
 
 def read_rows(path):

@@ -16,17 +16,11 @@ from workbench.predict import load_classifier, predict
 from workbench.train.finetune import FinetuneConfig, finetune
 from workbench.train.pretrain import PretrainConfig, pretrain
 
+from fakes import make_tone_task, tone
+
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.one_thread
 
 SR = 16_000
-TONES = (300.0, 1500.0, 4000.0)
-
-
-def tone(freq, *, seconds=0.3, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
-    f = freq * rng.uniform(0.9, 1.1)
-    return (0.5 * np.sin(2 * np.pi * f * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +28,7 @@ def finetuned(tmp_path_factory):
     """A nano encoder pre-trained for 2 steps, linearly probed on three tone heights (6 train + 3
     test clips each, 0.3 s) with save_model=True. Returns (fine-tuning folder, tones folder)."""
     base = tmp_path_factory.mktemp("predict")
-    root = base / "tones"
-    for c, freq in enumerate(TONES):
-        for split, n in (("train", 6), ("test", 3)):
-            for k in range(n):
-                path = root / split / f"class{c}" / f"{k}.wav"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(str(path), tone(freq, seed=100 * c + k + (50 if split == "test" else 0)), SR)
+    root = make_tone_task(base / "tones", n_train=6, n_test=3)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WORKBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
         pretrain(PretrainConfig(dataset="stat_spectrum", model="nano", frames=32, steps=2, batch_size=2,
