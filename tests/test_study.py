@@ -53,6 +53,8 @@ def test_rows_reference_scratch_and_floor_of_the_same_evaluation_and_seeds(tmp_p
     # No scratch of 5 epochs; the floor (no epochs of its own) joins every evaluation of its data.
     assert set(other.index) == {"fractaldb1k", "floor"} and np.isnan(other.loc["fractaldb1k", "diff_vs_scratch"])
     assert other.loc["fractaldb1k", "diff_vs_floor"] == pytest.approx(0.45, abs=0.01)
+    # The seed rows behind a selected evaluation hold its floor too (for the per-seed dots).
+    assert set(report.select(epochs=5).seeds["pretrain_dataset"]) == {"fractaldb1k", "floor"}
     assert list(report.ranking["kendalls_w"] > 0.8) == [True]  # seeds agree on the planted order
 
 

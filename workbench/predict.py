@@ -108,9 +108,8 @@ def load_classifier(run: str | Path, *, fold: str | int | None = None,
         model.load_state_dict(state, strict=False)
     except RuntimeError as exc:
         raise checkpoint.CheckpointError(f"{path}: {str(exc).splitlines()[0]}") from None
-    stats = NormStats(mean=float(saved["norm_stats"]["mean"]), std=float(saved["norm_stats"]["std"]))
-    return LoadedClassifier(model.eval().to(resolve_device(device)), [str(c) for c in saved["class_names"]], stats,
-                            int(saved["frames"]), path)
+    return LoadedClassifier(model.eval().to(resolve_device(device)), [str(c) for c in saved["class_names"]],
+                            checkpoint.norm_stats(saved, path), int(saved["frames"]), path)
 
 
 def predict(paths: AudioInput | Sequence[AudioInput], *, classifier: str | Path, top_k: int = 3,

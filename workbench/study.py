@@ -42,8 +42,9 @@ from workbench.results import DOWNSTREAM_COLUMNS, PRETRAIN_COLUMNS, per_seed, re
 from workbench.statistics import (
     ALPHA, benjamini_hochberg, compare_to_baseline, correlation, kendalls_w, mean_ci, mean_spearman,
 )
+from workbench.train.floor import FLOOR
 
-SCRATCH, FLOOR = "none", "floor"  # how results name the two references
+SCRATCH = "none"  # how results name a randomly initialised encoder (the floor: FLOOR, "floor")
 # The CPU study's rows and the image properties of the 17 datasets, shipped with the repository.
 SHIPPED_STUDY = Path(__file__).resolve().parents[1] / "figures" / "data" / "study_cpu.csv"
 SHIPPED_PROPERTIES = Path(__file__).resolve().parents[1] / "figures" / "data" / "pattern_properties.csv"
@@ -154,15 +155,18 @@ def analyse(results: pd.DataFrame | str | Path, *, metric: str = "test_accuracy"
             runs = runs[runs[column] == value]
     keys = [c for c in DOWNSTREAM_COLUMNS if c in runs.columns]
     rows, ranking, props = [], [], []
-    for group in _evaluations(runs, keys):
+    groups = _evaluations(runs, keys)
+    for group in groups:
         table = _evaluation_rows(group)
         rows.append(table)
         ranking.append(_ranking(group, table))
         if properties is not None:
             props.append(_property_table(table, properties))
     frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=ROW_COLUMNS)
+    # The seed rows as the evaluations saw them: a floor's carry each evaluation's settings, as in ``rows``.
+    seeds = pd.concat(groups, ignore_index=True) if groups else runs
     return StudyReport(frame, pd.DataFrame([r for r in ranking if r]),
-                       pd.concat(props, ignore_index=True) if props else pd.DataFrame(), metric, runs)
+                       pd.concat(props, ignore_index=True) if props else pd.DataFrame(), metric, seeds)
 
 
 def _evaluations(runs: pd.DataFrame, keys: list[str]) -> list[pd.DataFrame]:
