@@ -350,16 +350,18 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _add_embed(sub: argparse._SubParsersAction) -> None:
+    from workbench.embed import DEFAULT_BATCH, POOLS
+
     p = sub.add_parser("embed", help="clip and token embeddings of audio files from a pre-trained encoder",
                        description="Clip and token embeddings (with timestamps) of audio files, saved as one .npz "
                                    "(see workbench.embed for the layout).")
     p.add_argument("inputs", nargs="+", metavar="WAV_OR_FOLDER", help="audio files and folders of audio files")
     p.add_argument("--init", required=True, help="a pre-training run folder, checkpoint file or export folder")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="where to write the embeddings")
-    p.add_argument("--pool", default="mean", choices=["mean", "cls"],
+    p.add_argument("--pool", default="mean", choices=POOLS,
                    help="clip embedding: mean of the token outputs, or the CLS output (models with use_cls)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--batch-size", type=int, default=32, help="windows per encoder call")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="windows per encoder call")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_embed)
